@@ -1,0 +1,218 @@
+package fdring
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/fdring/fdring/notify"
+	"github.com/fdring/fdring/ring"
+)
+
+// channel is what the two sides of one ring share in this process: the ring,
+// the two notifiers and the resources to release when the last local side
+// is closed. In-process both sides hold a reference; across processes each
+// process has its own channel with one.
+type channel[T any] struct {
+	ring  *ring.Ring[T]
+	data  notify.Notifier // sender signals, receiver waits
+	space notify.Notifier // receiver signals, sender waits
+	spin  time.Duration
+
+	refs     atomic.Int32
+	gone     atomic.Bool  // the peer process died (set by the liveness watch)
+	shutdown func()       // stops whatever may still signal the notifiers
+	release  func() error // extra cleanup after the notifiers are closed
+}
+
+func (c *channel[T]) unref() error {
+	if c.refs.Add(-1) != 0 {
+		return nil
+	}
+	return c.close()
+}
+
+func (c *channel[T]) close() error {
+	if c.shutdown != nil {
+		c.shutdown()
+	}
+	var errs []error
+	for _, n := range []notify.Notifier{c.data, c.space} {
+		if n != nil {
+			errs = append(errs, n.Close())
+		}
+	}
+	if c.release != nil {
+		errs = append(errs, c.release())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("fdring: close: %w", err)
+	}
+	return nil
+}
+
+// New returns both sides of a new in-process channel: a ring of capacity
+// elements of T (a power of two) and two wakeup fds. Close both sides to
+// release the fds.
+func New[T any](capacity int, opts ...Option) (*Sender[T], *Receiver[T], error) {
+	cfg := config{spin: DefaultSpin}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	size := ring.Size[T](capacity)
+	if size == 0 {
+		// Let Init say precisely what is wrong (type or capacity).
+		_, err := ring.Init[T](nil, capacity)
+		return nil, nil, fmt.Errorf("fdring: new: %w", err)
+	}
+	mem := cfg.mem
+	if mem == nil {
+		mem = alignedBytes(size, 128)
+	}
+	r, err := ring.Init[T](mem, capacity)
+	if err != nil {
+		return nil, nil, fmt.Errorf("fdring: new: %w", err)
+	}
+	c := &channel[T]{ring: r, spin: cfg.spin, data: cfg.data, space: cfg.space}
+	if (c.data == nil) != (c.space == nil) {
+		return nil, nil, errors.New("fdring: new: WithNotifiers needs both notifiers")
+	}
+	if c.data == nil {
+		if c.data, err = newNotifier(cfg.kind); err == nil {
+			if c.space, err = newNotifier(cfg.kind); err != nil {
+				c.data.Close()
+			}
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("fdring: new: %w", err)
+		}
+	}
+	c.refs.Store(2)
+	return newSender(c), newReceiver(c), nil
+}
+
+func newNotifier(kind NotifierKind) (notify.Notifier, error) {
+	switch kind {
+	case Eventfd:
+		return notify.New()
+	case Pipe:
+		return notify.NewPipe()
+	default:
+		return nil, fmt.Errorf("unknown notifier kind %d", kind)
+	}
+}
+
+// alignedBytes returns n zeroed bytes starting at a multiple of align, in
+// memory the garbage collector keeps alive (and never scans: no pointers).
+func alignedBytes(n, align int) []byte {
+	words := make([]uint64, (n+align)/8+1)
+	// SAFETY: the []byte covers exactly the words' memory; it keeps the
+	// allocation alive like the []uint64 would.
+	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(words))), len(words)*8)
+	off := 0
+	if rem := int(uintptr(unsafe.Pointer(unsafe.SliceData(b))) % uintptr(align)); rem != 0 {
+		off = align - rem
+	}
+	return b[off : off+n : off+n]
+}
+
+// sideState is a side's lifecycle word: closedBit once Close was called, and
+// below it the number of blocking calls in progress. The side's resources
+// are released by whichever of Close and the last blocking call comes last,
+// so Close may wake a blocked SendWait/RecvWait from another goroutine
+// without pulling its fds from under it.
+type sideState struct{ v atomic.Int32 }
+
+const closedBit = 1 << 30
+
+func (s *sideState) closed() bool { return s.v.Load()&closedBit != 0 }
+
+// enter registers a blocking call; false when the side is closed.
+func (s *sideState) enter() bool {
+	for {
+		v := s.v.Load()
+		if v&closedBit != 0 {
+			return false
+		}
+		if s.v.CompareAndSwap(v, v+1) {
+			return true
+		}
+	}
+}
+
+// exit ends a blocking call; true when the caller must release the side.
+func (s *sideState) exit() bool { return s.v.Add(-1) == closedBit }
+
+// close marks the side closed. first is true for the first call; release is
+// true when no blocking call is in progress, so the caller releases now.
+func (s *sideState) close() (first, release bool) {
+	old := s.v.Or(closedBit)
+	return old&closedBit == 0, old == 0
+}
+
+// spinUntil polls ready for up to d, backing off exponentially between
+// polls. The backoff matters as much as the spin: every poll pulls the
+// peer's index line into this core's cache, and the peer's next publish
+// must then win it back; a poller that leaves the peer alone for a few
+// hundred nanoseconds lets it publish many elements at local-cache speed,
+// and then picks them all up with one miss.
+func spinUntil(d time.Duration, ready func() bool) bool {
+	if d <= 0 {
+		return false
+	}
+	deadline := time.Now().Add(d)
+	for backoff := minBackoff; ; backoff = min(2*backoff, maxBackoff) {
+		if ready() {
+			return true
+		}
+		if backoff < maxBackoff {
+			pause(backoff)
+			continue
+		}
+		// At full backoff, yield instead: if the peer goroutine shares
+		// this P it gets to run (spinning would only delay it), and if
+		// not, Gosched returns at once.
+		runtime.Gosched()
+		if time.Now().After(deadline) {
+			return ready()
+		}
+	}
+}
+
+// wakeSpin is how long a side that just woke its peer spins before it
+// sleeps itself: about two wakeup latencies, since the peer is about to
+// run. Without it, two sides whose spin is shorter than a wakeup take turns
+// sleeping forever (each wakes the other, then sleeps before it answers),
+// and a stream runs at the speed of wakeups. A channel configured not to
+// spin (WithSpin(0)) does not spin here either.
+func wakeSpin(spin time.Duration) time.Duration {
+	if spin <= 0 {
+		return 0
+	}
+	return 50 * time.Microsecond
+}
+
+// Backoff bounds, in iterations of pause (about half a nanosecond each).
+const (
+	minBackoff = 8
+	maxBackoff = 2048
+)
+
+// pause burns about n cycles without touching memory.
+//
+//go:noinline
+func pause(n int) {
+	for i := 0; i < n; i++ {
+	}
+}
+
+// checkCount panics when a fill or read callback returned a count outside
+// 0..max: a programming error, caught before anything is published.
+func checkCount(what string, n, max int) {
+	if uint(n) > uint(max) {
+		panic(fmt.Sprintf("fdring: %s returned %d, want 0..%d", what, n, max))
+	}
+}

@@ -1,0 +1,271 @@
+package fdring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/fdring/fdring/notify"
+	"github.com/fdring/fdring/ring"
+	"github.com/fdring/fdring/shm"
+)
+
+// HandshakeTimeout bounds how long Accept waits for a connected peer's
+// hello, and Dial for the consumer's reply, when the context sets no
+// earlier deadline: a silent peer cannot hold either side forever.
+const HandshakeTimeout = 10 * time.Second
+
+// ErrNotAllowed: the connecting process runs as a user the Listener does not
+// accept (see Listener.AllowUIDs).
+var ErrNotAllowed = errors.New("fdring: peer not allowed")
+
+// Listener accepts producers from other processes on a unix socket. Each
+// accepted connection is one channel: the producer (Dial) creates the ring
+// in a sealed memfd and passes it, with two eventfds, over the socket.
+type Listener struct {
+	ln   *net.UnixListener
+	path string
+
+	mu     sync.Mutex
+	uids   []int // accepted peer uids besides our own
+	anyUID bool
+}
+
+// Listen creates the unix socket at path (mode 0600) and listens on it. A
+// stale socket file at path that no process listens on any more is
+// replaced; any other existing file is an error. Close removes the file.
+func Listen(path string) (*Listener, error) {
+	ln, err := listenUnix(path)
+	if errors.Is(err, syscall.EADDRINUSE) && staleSocket(path) {
+		os.Remove(path)
+		ln, err = listenUnix(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fdring: listen: %w", err)
+	}
+	// The file is created under the umask; narrow it to the owner. A peer
+	// of another user that connects in between is refused by the
+	// credentials check in Accept anyway.
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("fdring: listen: %w", err)
+	}
+	ln.SetUnlinkOnClose(true)
+	return &Listener{ln: ln, path: path}, nil
+}
+
+func listenUnix(path string) (*net.UnixListener, error) {
+	return net.ListenUnix("unixpacket", &net.UnixAddr{Name: path, Net: "unixpacket"})
+}
+
+// staleSocket reports whether path is a socket file nobody listens on.
+func staleSocket(path string) bool {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode()&os.ModeSocket == 0 {
+		return false
+	}
+	c, err := net.DialTimeout("unixpacket", path, time.Second)
+	if err == nil {
+		c.Close()
+		return false
+	}
+	return errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// AllowUIDs makes Accept also accept producers running as these users. By
+// default only our own uid is accepted (SO_PEERCRED).
+func (l *Listener) AllowUIDs(uids ...int) {
+	l.mu.Lock()
+	l.uids = append(l.uids, uids...)
+	l.mu.Unlock()
+}
+
+// AllowAnyUID makes Accept accept producers of every user that can open the
+// socket file. Use with a socket whose directory or mode restricts access.
+func (l *Listener) AllowAnyUID() {
+	l.mu.Lock()
+	l.anyUID = true
+	l.mu.Unlock()
+}
+
+func (l *Listener) allowed(uid int) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.anyUID || uid == os.Getuid() || slices.Contains(l.uids, uid)
+}
+
+// Path returns the socket's path.
+func (l *Listener) Path() string { return l.path }
+
+// Close stops listening and removes the socket file. Channels already
+// accepted are not affected. Idempotent.
+func (l *Listener) Close() error {
+	if err := l.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("fdring: listener close: %w", err)
+	}
+	return nil
+}
+
+// Accept waits for the next producer and returns the consumer side of its
+// channel. See AcceptContext.
+func Accept[T any](l *Listener) (*Receiver[T], error) {
+	return AcceptContext[T](context.Background(), l)
+}
+
+// AcceptContext waits for the next producer, until ctx ends, and returns the
+// consumer side of its channel. It checks, in order, before it maps any
+// memory: the peer's uid (SO_PEERCRED), the handshake (version, element
+// size, alignment and layout fingerprint against T: ErrTypeMismatch), that
+// the memory fd is a memfd sealed against shrinking and growing, of exactly
+// the size the ring needs, and that the wakeup fds are eventfds; then it
+// validates the ring header. Any failure closes everything the peer sent and
+// returns a wrapped error (ErrNotAllowed, ErrTypeMismatch, ErrHandshake,
+// ErrCorrupt, ...); the Listener stays usable. Call Accept from one
+// goroutine at a time.
+//
+// The connection stays open as the liveness channel: when the producer's
+// process dies, the Receiver delivers everything it had committed and then
+// ErrPeerGone; when it closes cleanly, io.EOF.
+func AcceptContext[T any](ctx context.Context, l *Listener) (*Receiver[T], error) {
+	desc, err := ring.Describe[T]()
+	if err != nil {
+		return nil, fmt.Errorf("fdring: accept: %w", err)
+	}
+	d, _ := ctx.Deadline()
+	if err := l.ln.SetDeadline(d); err != nil {
+		return nil, acceptErr(err)
+	}
+	stop := context.AfterFunc(ctx, func() { l.ln.SetDeadline(time.Unix(1, 0)) })
+	conn, err := l.ln.AcceptUnix()
+	stop()
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		if d, ok := ctx.Deadline(); ok && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(d) {
+			return nil, context.DeadlineExceeded // the listener's timer beat the context's
+		}
+		return nil, acceptErr(err)
+	}
+	rx, err := handshakeAccept[T](ctx, conn, l, desc)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("fdring: accept: %w", err)
+	}
+	return rx, nil
+}
+
+func handshakeAccept[T any](ctx context.Context, conn *net.UnixConn, l *Listener, desc ring.TypeInfo) (_ *Receiver[T], err error) {
+	_, uid, _, err := shm.PeerCred(conn)
+	if err != nil {
+		return nil, err
+	}
+	if !l.allowed(uid) {
+		return nil, fmt.Errorf("%w: uid %d", ErrNotAllowed, uid)
+	}
+	if err := conn.SetDeadline(handshakeDeadline(ctx)); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, helloSize)
+	n, fds, err := shm.RecvFds(conn, buf, handshakeFds)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: peer hung up before its hello", ErrHandshake)
+		}
+		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
+	}
+	// Until they are handed on, every received fd is ours to close.
+	defer func() {
+		if err != nil {
+			for _, fd := range fds {
+				if fd >= 0 {
+					syscall.Close(fd)
+				}
+			}
+		}
+	}()
+	reject := func(status uint32, err error) error {
+		conn.Write(encodeReply(status))
+		return err
+	}
+	h, err := decodeHello(buf[:n])
+	if err != nil {
+		return nil, reject(replyBad, err)
+	}
+	if len(fds) != handshakeFds {
+		return nil, reject(replyBad, fmt.Errorf("%w: %d fds, want %d", ErrHandshake, len(fds), handshakeFds))
+	}
+	if uintptr(h.elemSize) != desc.Size || uintptr(h.elemAlign) != desc.Align || h.fingerprint != desc.Fingerprint {
+		return nil, reject(replyMismatch, fmt.Errorf("%w: peer sends %d-byte elements (align %d, fingerprint %#x), %s is %d bytes (align %d, fingerprint %#x)",
+			ErrTypeMismatch, h.elemSize, h.elemAlign, h.fingerprint, desc.Name, desc.Size, desc.Align, desc.Fingerprint))
+	}
+	if h.capacity == 0 || h.capacity > ring.MaxCapacity || uint64(ring.Size[T](int(h.capacity))) != h.memSize {
+		return nil, reject(replyBad, fmt.Errorf("%w: capacity %d with %d bytes of memory", ErrHandshake, h.capacity, h.memSize))
+	}
+	for _, fd := range fds[1:] {
+		if err := checkEventfd(fd); err != nil {
+			return nil, reject(replyBad, err)
+		}
+	}
+	region, err := shm.Map(fds[0], int(h.memSize))
+	if err != nil {
+		return nil, reject(replyBad, fmt.Errorf("%w: %w", ErrHandshake, err))
+	}
+	fds[0] = -1 // the region owns it now
+	region.CloseFd()
+	defer func() {
+		if err != nil {
+			region.Close()
+		}
+	}()
+	r, err := ring.Open[T](region.Bytes())
+	if err != nil {
+		return nil, reject(replyBad, err)
+	}
+	if uint64(r.Cap()) != h.capacity {
+		return nil, reject(replyBad, fmt.Errorf("%w: header capacity %d, hello says %d", ErrHandshake, r.Cap(), h.capacity))
+	}
+	data, err := notify.FromFds(fds[1], fds[1])
+	if err != nil {
+		return nil, reject(replyBad, err)
+	}
+	fds[1] = -1
+	space, err := notify.FromFds(fds[2], fds[2])
+	if err != nil {
+		data.Close()
+		return nil, reject(replyBad, err)
+	}
+	fds[2] = -1
+	if _, err := conn.Write(encodeReply(replyOK)); err != nil {
+		data.Close()
+		space.Close()
+		return nil, err
+	}
+	conn.SetDeadline(time.Time{})
+	c := &channel[T]{ring: r, data: data, space: space, spin: DefaultSpin, release: region.Close}
+	c.refs.Store(1)
+	c.watchPeer(conn, r.Receiver().Closed, func() {})
+	return newReceiver(c), nil
+}
+
+func acceptErr(err error) error {
+	if errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("fdring: accept: listener closed: %w", ErrClosed)
+	}
+	return fmt.Errorf("fdring: accept: %w", err)
+}
+
+func handshakeDeadline(ctx context.Context) time.Time {
+	d := time.Now().Add(HandshakeTimeout)
+	if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
+		return cd
+	}
+	return d
+}

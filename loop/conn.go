@@ -1,0 +1,384 @@
+package loop
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Connections.
+//
+// A Conn is a non-blocking stream socket owned by one loop; all its methods
+// run on that loop's goroutine (from its handlers, Posts or timers).
+//
+// Reading: on a readable event the loop reads into its one shared buffer and
+// calls OnData with the bytes read; the slice is valid only during the call.
+// At most a few reads happen per event (level-triggered polling calls again).
+//
+// Writing: Write tries the socket at once when no output is pending, and
+// appends what the socket did not take to the Conn's output buffer. Writable
+// interest is on exactly while output is pending. When pending output reaches
+// the high-water mark, reading stops (the peer, not reading, is throttled
+// through TCP flow control); it resumes when output drains to the low-water
+// mark. Write never refuses data, so the bound holds for servers whose writes
+// are driven by reads (the usual case): pending <= high + one read buffer.
+//
+// Closing: a read of 0 (the peer's FIN) stops reading; pending output is
+// flushed, then the Conn closes and OnClose gets nil. Close closes at once,
+// dropping pending output; CloseWrite shuts the write side down after
+// pending output is flushed. A socket error closes the Conn and hands the
+// error to OnClose. An error met inside Write is reported by Write and the
+// close is deferred until the running handler returns, so OnClose never runs
+// inside the caller's Write.
+
+// ConnHandler receives a connection's life. All calls run on the loop
+// goroutine that owns the connection.
+type ConnHandler interface {
+	// OnOpen is called once the Conn is registered, before any OnData.
+	OnOpen(c *Conn)
+	// OnData delivers bytes read; data is valid only during the call.
+	OnData(c *Conn, data []byte)
+	// OnClose is called once, after the fd was closed: err is nil for a clean
+	// close (the peer's EOF, or Close), ErrClosed when the loop closed, else
+	// the socket error.
+	OnClose(c *Conn, err error)
+}
+
+// maxKeepOut is the output buffer capacity a Conn keeps once drained.
+const maxKeepOut = 64 << 10
+
+// maxReadsPerEvent bounds the reads per readable event, for fairness.
+const maxReadsPerEvent = 4
+
+// Conn is a connection served by a Loop.
+type Conn struct {
+	l            *Loop
+	tok          Token
+	fd           int
+	h            ConnHandler
+	ctx          any
+	laddr, raddr net.Addr
+	out          []byte // pending output is out[off:]
+	off          int
+	closed       bool
+	closeQueued  bool  // a deferred close is pending (Loop.closing)
+	closeErr     error // what the deferred close reports
+	readPaused   bool  // pending output is above the high-water mark
+	peerEOF      bool  // the peer sent FIN: flush, then close
+	shutWrite    bool  // CloseWrite asked for a shutdown once flushed
+	wrShut       bool  // the write side is shut down
+}
+
+// Loop returns the loop that owns c.
+func (c *Conn) Loop() *Loop { return c.l }
+
+// Fd returns the socket descriptor (owned by the loop; do not close it).
+func (c *Conn) Fd() int { return c.fd }
+
+// LocalAddr returns the local address, if known.
+func (c *Conn) LocalAddr() net.Addr { return c.laddr }
+
+// RemoteAddr returns the peer address, if known.
+func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
+
+// Context returns the value set by SetContext.
+func (c *Conn) Context() any { return c.ctx }
+
+// SetContext attaches user data to c.
+func (c *Conn) SetContext(v any) { c.ctx = v }
+
+// Buffered returns how many bytes of output are pending.
+func (c *Conn) Buffered() int { return len(c.out) - c.off }
+
+// ReadPaused reports whether reading is paused because output is backed up.
+func (c *Conn) ReadPaused() bool { return c.readPaused }
+
+// Closed reports whether c was closed (or is about to be, after the running
+// handler returns).
+func (c *Conn) Closed() bool { return c.closed || c.closeQueued }
+
+// Write sends p, buffering what the socket does not take at once. It returns
+// len(p) unless the Conn is closed or write-shut (ErrClosed) or the socket
+// failed (then the Conn closes after the running handler returns).
+func (c *Conn) Write(p []byte) (int, error) {
+	if c.closed || c.closeQueued || c.shutWrite {
+		return 0, fmt.Errorf("loop: write: %w", ErrClosed)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	done := 0
+	if c.Buffered() == 0 {
+		n, err := eintr(func() (int, error) { return unix.Write(c.fd, p) })
+		switch {
+		case err == nil:
+			done = n
+		case err != unix.EAGAIN:
+			err = os.NewSyscallError("write", err)
+			c.closeLater(err)
+			return 0, fmt.Errorf("loop: %w", err)
+		}
+		if done == len(p) {
+			return len(p), nil
+		}
+	}
+	if c.off > 0 && c.off >= len(c.out)/2 {
+		n := copy(c.out, c.out[c.off:])
+		c.out, c.off = c.out[:n], 0
+	}
+	c.out = append(c.out, p[done:]...)
+	if !c.readPaused && c.Buffered() >= c.l.cfg.highWater {
+		c.readPaused = true
+	}
+	if err := c.updateInterest(); err != nil {
+		c.closeLater(err)
+	}
+	return len(p), nil
+}
+
+// CloseWrite shuts the write side down once pending output is flushed; the
+// Conn keeps reading until the peer closes.
+func (c *Conn) CloseWrite() error {
+	if c.closed || c.closeQueued {
+		return fmt.Errorf("loop: close write: %w", ErrClosed)
+	}
+	if c.shutWrite {
+		return nil
+	}
+	c.shutWrite = true
+	if c.Buffered() == 0 {
+		return c.shutdownWrite()
+	}
+	return nil
+}
+
+// Close closes c now, dropping pending output, and calls OnClose with nil
+// (or with the error of a deferred close). Idempotent.
+func (c *Conn) Close() error {
+	c.closeWith(c.closeErr)
+	return nil
+}
+
+func (c *Conn) shutdownWrite() error {
+	c.wrShut = true
+	if err := unix.Shutdown(c.fd, unix.SHUT_WR); err != nil {
+		err = os.NewSyscallError("shutdown", err)
+		c.closeLater(err)
+		return fmt.Errorf("loop: %w", err)
+	}
+	return nil
+}
+
+// handle serves one readiness event: read first (so data the peer sent
+// before hanging up is delivered), then flush.
+func (c *Conn) handle(ev Event) {
+	if !c.readPaused && !c.peerEOF && ev&(EventReadable|EventHangup|EventError) != 0 {
+		c.read()
+	}
+	if !c.closed && !c.closeQueued && c.Buffered() > 0 && ev&(EventWritable|EventHangup|EventError) != 0 {
+		c.flush()
+	}
+}
+
+func (c *Conn) read() {
+	buf := c.l.readBuf
+	for range maxReadsPerEvent {
+		n, err := eintr(func() (int, error) { return unix.Read(c.fd, buf) })
+		switch {
+		case err == unix.EAGAIN:
+			return
+		case err != nil:
+			c.closeWith(os.NewSyscallError("read", err))
+			return
+		case n == 0:
+			c.peerEOF = true
+			if c.Buffered() == 0 {
+				c.closeWith(nil)
+			} else if err := c.updateInterest(); err != nil {
+				c.closeWith(err)
+			}
+			return
+		}
+		c.h.OnData(c, buf[:n])
+		if c.closed || c.closeQueued || c.readPaused || c.peerEOF || n < len(buf) {
+			return
+		}
+	}
+}
+
+func (c *Conn) flush() {
+	for c.off < len(c.out) {
+		n, err := eintr(func() (int, error) { return unix.Write(c.fd, c.out[c.off:]) })
+		if err == unix.EAGAIN {
+			break
+		}
+		if err != nil {
+			c.closeWith(os.NewSyscallError("write", err))
+			return
+		}
+		c.off += n
+	}
+	if c.Buffered() == 0 {
+		c.off = 0
+		if cap(c.out) > maxKeepOut {
+			c.out = nil
+		} else {
+			c.out = c.out[:0]
+		}
+		if c.peerEOF {
+			c.closeWith(nil)
+			return
+		}
+		if c.shutWrite && !c.wrShut {
+			if c.shutdownWrite() != nil {
+				return
+			}
+		}
+	}
+	if c.readPaused && c.Buffered() <= c.l.cfg.lowWater {
+		c.readPaused = false
+	}
+	if err := c.updateInterest(); err != nil {
+		c.closeWith(err)
+	}
+}
+
+// updateInterest keeps the poller registration in line with the Conn state:
+// Readable unless paused or past the peer's EOF, Writable while output is pending.
+func (c *Conn) updateInterest() error {
+	var in Interest
+	if !c.readPaused && !c.peerEOF {
+		in |= Readable
+	}
+	if c.Buffered() > 0 {
+		in |= Writable
+	}
+	if c.l.slots[c.tok.slot].interest == in {
+		return nil
+	}
+	if err := c.l.setInterest(c.tok.slot, in); err != nil {
+		return fmt.Errorf("loop: conn fd %d: %w", c.fd, err)
+	}
+	return nil
+}
+
+// closeLater queues a close for the end of the running handler.
+func (c *Conn) closeLater(err error) {
+	if c.closed || c.closeQueued {
+		return
+	}
+	c.closeQueued, c.closeErr = true, err
+	c.l.closing = append(c.l.closing, c)
+}
+
+// closeDeferred runs the closes queued by closeLater.
+func (l *Loop) closeDeferred() {
+	for len(l.closing) > 0 {
+		c := l.closing[len(l.closing)-1]
+		l.closing[len(l.closing)-1] = nil
+		l.closing = l.closing[:len(l.closing)-1]
+		c.closeWith(c.closeErr)
+	}
+}
+
+func (c *Conn) closeWith(err error) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	l := c.l
+	// The fd is closed right after, which removes it from the poller
+	// anyway; forget's error has nowhere more useful to go.
+	_ = l.forget(c.tok.slot)
+	unix.Close(c.fd)
+	l.nconns.Add(-1)
+	c.out, c.off = nil, 0
+	c.h.OnClose(c, err)
+}
+
+// WatchConnFd adopts a connected stream socket: the loop owns fd from now on
+// (also when this fails: then fd is closed). It is made non-blocking and
+// close-on-exec, OnOpen runs before WatchConnFd returns. Loop goroutine only.
+func (l *Loop) WatchConnFd(fd int, h ConnHandler) (*Conn, error) {
+	if h == nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("loop: watch conn: nil handler")
+	}
+	unix.CloseOnExec(fd)
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("loop: watch conn fd %d: %w", fd, err)
+	}
+	l.nconns.Add(1)
+	return l.adopt(fd, h)
+}
+
+// WatchConn adopts nc (which must implement syscall.Conn, as *net.TCPConn and
+// *net.UnixConn do): the loop takes a duplicate of its fd and closes nc, so
+// from now on only the returned Conn serves the connection. Loop goroutine only.
+func (l *Loop) WatchConn(nc net.Conn, h ConnHandler) (*Conn, error) {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil, fmt.Errorf("loop: watch conn: %T has no file descriptor", nc)
+	}
+	fd, err := dupConn(sc)
+	if err != nil {
+		return nil, fmt.Errorf("loop: watch conn: %w", err)
+	}
+	nc.Close()
+	return l.WatchConnFd(fd, h)
+}
+
+// dupConn duplicates the fd behind sc, close-on-exec.
+func dupConn(sc syscall.Conn) (int, error) {
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd, derr := -1, error(nil)
+	err = rc.Control(func(raw uintptr) {
+		fd, derr = unix.FcntlInt(raw, unix.F_DUPFD_CLOEXEC, 0)
+	})
+	if err != nil {
+		return -1, err
+	}
+	if derr != nil {
+		return -1, os.NewSyscallError("fcntl", derr)
+	}
+	return fd, nil
+}
+
+// adopt registers a connected non-blocking fd already counted in nconns. On
+// failure it closes fd and uncounts it.
+func (l *Loop) adopt(fd int, h ConnHandler) (*Conn, error) {
+	if l.closedFlag.Load() {
+		unix.Close(fd)
+		l.nconns.Add(-1)
+		return nil, fmt.Errorf("loop: watch conn: %w", ErrClosed)
+	}
+	c := &Conn{l: l, fd: fd, h: h}
+	c.tok = l.alloc(kindConn, fd)
+	l.slots[c.tok.slot].conn = c
+	if err := l.setInterest(c.tok.slot, Readable); err != nil {
+		l.freeSlot(c.tok.slot)
+		unix.Close(fd)
+		l.nconns.Add(-1)
+		return nil, fmt.Errorf("loop: watch conn fd %d: %w", fd, err)
+	}
+	if sa, err := unix.Getsockname(fd); err == nil {
+		c.laddr = sockaddrToAddr(sa)
+		switch sa.(type) {
+		case *unix.SockaddrInet4, *unix.SockaddrInet6:
+			// Best effort: a reactor batches its own writes.
+			_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		}
+	}
+	if sa, err := unix.Getpeername(fd); err == nil {
+		c.raddr = sockaddrToAddr(sa)
+	}
+	h.OnOpen(c)
+	return c, nil
+}

@@ -1,0 +1,92 @@
+// Package loop is a single-threaded reactor in the style of mio: one Loop per
+// OS thread serves file descriptors (sockets, listeners, raw fds) and rings
+// (through their wakeup fds) side by side.
+//
+// # Backends
+//
+// On Linux the loop uses epoll (level-triggered); elsewhere, and on Linux with
+// WithPoll, poll(2). Both fill one small internal contract (poller.go); there
+// is one loop above them. The loop's own waker is an eventfd on Linux and a
+// pipe elsewhere.
+//
+// # Goroutines
+//
+// Run runs the loop on the calling goroutine, locked to its OS thread. Every
+// handler, Post function, timer callback and ConnHandler method runs there.
+//
+// Loop goroutine only (that is, from a handler, a Post function or a timer
+// callback, or on any one goroutine while the loop is not running): Watch,
+// Modify, Unwatch, After, Every, Timer.Stop, Listen, WatchConn, WatchConnFd,
+// Listener.Close and all Conn methods. To do any of these from elsewhere,
+// Post a function that does it.
+//
+// Any goroutine: Post, Stop, Close, Stats, NewWaker and Waker.Wake, and the
+// same on a Group. Post and Waker.Wake coalesce wakeups: they write the wake
+// fd at most once per loop sleep, and not at all while the loop is awake.
+//
+// # Handlers of fd sources
+//
+// Readiness is level-triggered: a handler may read or write as much as it
+// likes; whatever readiness remains is reported again next round. Draining
+// until EAGAIN is the most efficient; consuming a bounded amount for fairness
+// is fine. Events may be spurious: a readable event with nothing to read
+// (EAGAIN), or a writable one with no room, must be tolerated. A handler may
+// Unwatch any Token, including its own, at any time: an event for it still
+// pending in the current batch is not delivered. Tokens carry a generation,
+// so a Token outlives nothing: once unwatched, calls with it fail with
+// ErrStaleToken and no event reaches whoever reuses the slot or the fd
+// number. Unwatch a source before closing its fd.
+//
+// # Ring sources
+//
+// A Source that also implements RingSource (the fdring package's Sender and
+// Receiver do) is served by the wakeup protocol, not by raw readiness. Its
+// handler is called with Event(interest) (EventReadable for a receiver
+// watched for Readable, EventWritable for a sender watched for Writable)
+// whenever the ring is Ready, once per round, plus EventError if WaitClear
+// failed. While any ring has work the loop polls with a zero timeout, so it
+// makes no blocking syscall and no syscall per message. Only when no ring,
+// Post or timer has work does it (after spinning on Ready for up to
+// WithSpin) call Arm on every watched ring, and it blocks only if none
+// reports work. When a ring's fd fires, the loop calls WaitClear and then
+// the handler. Arming costs O(watched rings) per sleep, and every round
+// calls Ready on every watched ring (cheap, no syscall), so a ring that
+// received work while the loop was busy elsewhere is served without a
+// wakeup.
+//
+// A ring handler should drain the ring, or consume a bounded amount for
+// fairness: it is called again next round while Ready stays true. It may be
+// called spuriously, with nothing to consume. A handler that leaves its ring
+// Ready but will not consume (it wants to stop, or its downstream is full)
+// must Unwatch it or Modify its interest to 0, or the loop spins on it.
+//
+// # Connections
+//
+// Listen and WatchConn/WatchConnFd give connections (Conn) served through a
+// ConnHandler: OnOpen, OnData (the data is valid only during the call, it
+// lives in one buffer the loop reuses for every read), OnClose (nil for a
+// clean close, the socket error otherwise; never a panic). Conn.Write
+// buffers what the socket does not take; reading pauses while a
+// connection's unsent output is above the high-water mark (WithWaterMarks),
+// which bounds memory per connection. The peer's FIN flushes pending output,
+// then closes. See conn.go for the details.
+//
+// # Timers
+//
+// After and Every schedule callbacks kept in a heap and served through the
+// poll timeout, rounded up to whole milliseconds (never down to a busy
+// zero). They fire in deadline order, on the loop goroutine.
+//
+// # Groups
+//
+// A Group runs N loops, one per locked OS thread; its listener accepts on
+// loop 0 and hands connections to the loops round-robin or by least
+// connections (WithBalance).
+//
+// # Locks
+//
+// The loop goroutine's state has no lock. The cross-goroutine parts use,
+// in this order when nested: Loop.lifeMu (running/closed), Loop.postMu (the
+// Post queue), Loop.wakeMu (the wake fd's lifetime, read-held by a signaller).
+// No lock is held while user code runs.
+package loop

@@ -1,0 +1,79 @@
+package loop
+
+import "strings"
+
+// Interest is the set of readiness kinds a registration asks for. The zero
+// Interest asks for nothing: the registration stays (its Token stays valid) but
+// its handler is not called until Modify asks for something again.
+type Interest uint8
+
+const (
+	// Readable asks for readable events (for a ring source: "work is available").
+	Readable Interest = 1 << iota
+	// Writable asks for writable events (for a ring sender: "space is available").
+	Writable
+)
+
+// IsReadable reports whether i includes Readable.
+func (i Interest) IsReadable() bool { return i&Readable != 0 }
+
+// IsWritable reports whether i includes Writable.
+func (i Interest) IsWritable() bool { return i&Writable != 0 }
+
+func (i Interest) String() string {
+	switch i & (Readable | Writable) {
+	case 0:
+		return "none"
+	case Readable:
+		return "readable"
+	case Writable:
+		return "writable"
+	default:
+		return "readable|writable"
+	}
+}
+
+// Event is the set of readiness flags delivered to a Handler. The Readable and
+// Writable bits line up with Interest, so Event(interest) is the event a ring
+// source receives.
+type Event uint8
+
+const (
+	// EventReadable: the source may be read without blocking (may be spurious).
+	EventReadable Event = 1 << iota
+	// EventWritable: the source may be written without blocking (may be spurious).
+	EventWritable
+	// EventHangup: the peer hung up. Reading drains what is left, then sees EOF.
+	EventHangup
+	// EventError: the source reported an error condition (for a ring source:
+	// WaitClear failed). The next read or write returns it.
+	EventError
+)
+
+// IsReadable reports whether e includes EventReadable.
+func (e Event) IsReadable() bool { return e&EventReadable != 0 }
+
+// IsWritable reports whether e includes EventWritable.
+func (e Event) IsWritable() bool { return e&EventWritable != 0 }
+
+// IsHangup reports whether e includes EventHangup.
+func (e Event) IsHangup() bool { return e&EventHangup != 0 }
+
+// IsError reports whether e includes EventError.
+func (e Event) IsError() bool { return e&EventError != 0 }
+
+func (e Event) String() string {
+	if e == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, f := range [...]struct {
+		bit  Event
+		name string
+	}{{EventReadable, "readable"}, {EventWritable, "writable"}, {EventHangup, "hangup"}, {EventError, "error"}} {
+		if e&f.bit != 0 {
+			parts = append(parts, f.name)
+		}
+	}
+	return strings.Join(parts, "|")
+}

@@ -1,0 +1,158 @@
+package loop
+
+import (
+	"fmt"
+	"net"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// Listeners.
+//
+// A Listener is a non-blocking listening socket registered for Readable. On
+// each readable event the loop accepts (accept4 with SOCK_NONBLOCK and
+// SOCK_CLOEXEC on Linux) until EAGAIN or WithAcceptBatch connections, so a
+// storm of connections cannot starve the rest of the loop; the poller is
+// level-triggered and reports the remainder next round. Each accepted fd
+// becomes a Conn on this loop, or, for a Group's listener, is handed to the
+// loop the balancer picks (group.go). All methods run on the loop goroutine.
+//
+// When the process runs out of fds (EMFILE), the pending connection stays in
+// the backlog and the listener stays readable; the loop retries every round
+// until fds are freed.
+
+// Listener accepts connections on a loop.
+type Listener struct {
+	l       *Loop
+	tok     Token
+	fd      int
+	h       ConnHandler
+	addr    net.Addr
+	path    string       // unix socket path to remove on Close
+	handoff func(fd int) // nil: adopt on this loop
+	closed  bool
+}
+
+// Listen opens a listening socket ("tcp", "tcp4", "tcp6" with "host:port",
+// or "unix" with a path) and serves its connections on l with h. Loop
+// goroutine only (or while the loop is not running).
+func (l *Loop) Listen(network, address string, h ConnHandler) (*Listener, error) {
+	return l.listen(network, address, h, nil)
+}
+
+func (l *Loop) listen(network, address string, h ConnHandler, handoff func(int)) (*Listener, error) {
+	if h == nil {
+		return nil, fmt.Errorf("loop: listen: nil handler")
+	}
+	if l.closedFlag.Load() {
+		return nil, fmt.Errorf("loop: listen: %w", ErrClosed)
+	}
+	fd, addr, path, err := openListener(network, address)
+	if err != nil {
+		return nil, fmt.Errorf("loop: listen %s %s: %w", network, address, err)
+	}
+	ln := &Listener{l: l, fd: fd, h: h, addr: addr, path: path, handoff: handoff}
+	ln.tok = l.alloc(kindListener, fd)
+	l.slots[ln.tok.slot].ln = ln
+	if err := l.setInterest(ln.tok.slot, Readable); err != nil {
+		l.freeSlot(ln.tok.slot)
+		ln.closeFd()
+		return nil, fmt.Errorf("loop: listen %s %s: %w", network, address, err)
+	}
+	return ln, nil
+}
+
+func openListener(network, address string) (int, net.Addr, string, error) {
+	family, sa, path, err := resolveListen(network, address)
+	if err != nil {
+		return -1, nil, "", err
+	}
+	fd, err := socket(family, unix.SOCK_STREAM, 0)
+	if err != nil {
+		return -1, nil, "", os.NewSyscallError("socket", err)
+	}
+	fail := func(op string, err error) (int, net.Addr, string, error) {
+		unix.Close(fd)
+		return -1, nil, "", os.NewSyscallError(op, err)
+	}
+	if family != unix.AF_UNIX {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+			return fail("setsockopt", err)
+		}
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return fail("bind", err)
+	}
+	if err := unix.Listen(fd, unix.SOMAXCONN); err != nil {
+		if path != "" {
+			os.Remove(path)
+		}
+		return fail("listen", err)
+	}
+	bound, err := unix.Getsockname(fd)
+	if err != nil {
+		if path != "" {
+			os.Remove(path)
+		}
+		return fail("getsockname", err)
+	}
+	addr := sockaddrToAddr(bound)
+	if ua, ok := addr.(*net.UnixAddr); ok && ua.Name == "" {
+		ua.Name = address
+	}
+	return fd, addr, path, nil
+}
+
+// Addr returns the bound address (with the port the kernel chose for ":0").
+func (ln *Listener) Addr() net.Addr { return ln.addr }
+
+// Fd returns the listening socket (owned by the loop; do not close it).
+func (ln *Listener) Fd() int { return ln.fd }
+
+// Close stops accepting and closes the socket (removing a unix socket's
+// path). Connections already accepted stay open. Idempotent. Loop goroutine only.
+func (ln *Listener) Close() error {
+	if ln.closed {
+		return nil
+	}
+	ln.closed = true
+	// The fd is closed right after; the poller forgets it anyway.
+	_ = ln.l.forget(ln.tok.slot)
+	return ln.closeFd()
+}
+
+func (ln *Listener) closeFd() error {
+	err := unix.Close(ln.fd)
+	if ln.path != "" {
+		os.Remove(ln.path)
+	}
+	if err != nil {
+		return fmt.Errorf("loop: close listener: %w", os.NewSyscallError("close", err))
+	}
+	return nil
+}
+
+// handle accepts up to the batch limit.
+func (ln *Listener) handle() {
+	l := ln.l
+	for i := 0; i < l.cfg.acceptBatch && !ln.closed; i++ {
+		fd, _, err := accept(ln.fd)
+		if err != nil {
+			// EAGAIN: drained. ECONNABORTED and the like: the peer gave up;
+			// EMFILE: see the top of this file. Nothing to report to anyone.
+			if err == unix.ECONNABORTED {
+				continue
+			}
+			return
+		}
+		l.counts.local[cAccepted]++
+		if ln.handoff != nil {
+			ln.handoff(fd)
+			continue
+		}
+		l.nconns.Add(1)
+		// On failure adopt closed fd; the client sees the reset.
+		_, _ = l.adopt(fd, ln.h)
+	}
+}

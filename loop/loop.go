@@ -1,0 +1,509 @@
+package loop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The loop.
+//
+// Ownership. Everything below "loop goroutine only" is touched by the
+// goroutine running Run (or by whoever holds the loop while it is not
+// running). The fields below "any goroutine" are atomics or guarded by the
+// mutex named next to them.
+//
+// Lock order: lifeMu, then postMu, then wakeMu. No lock is held while user
+// code runs.
+//
+// One round (round):
+//
+//  1. Decide the timeout (prepareSleep). Zero if rings are queued, posts are
+//     pending, a stop was asked or a timer is due. Otherwise spin on the rings'
+//     Ready for up to WithSpin, then Arm every ring with interest; a ring that
+//     reports work is queued and the timeout is zero. Only then declare
+//     sleeping (see waker.go) and take the earliest timer as the timeout.
+//  2. Poll. Dispatch each event whose Token is still live: a ring source's fd
+//     gets WaitClear and its ring is queued; other sources, conns and
+//     listeners get their handler now.
+//  3. Dispatch the queued rings, each once.
+//  4. Run posted functions (and adopt handed-over connections), then due
+//     timers, then the conn closes handlers deferred (conn.go).
+//  5. Queue every ring whose Ready reports work (O(watched rings), no syscall),
+//     so rings that still have work, or got some while the loop was busy and
+//     had not armed them, are served next round without a wakeup.
+//  6. Publish the counters.
+//
+// While rings have work, rounds repeat with a zero timeout: one non-blocking
+// poll per round, no blocking syscall and no syscall per message.
+
+// Loop is a single-threaded reactor. See the package documentation for which
+// methods may be called from which goroutine.
+type Loop struct {
+	cfg    config
+	poller poller
+	wake   *wakeFD
+	base   time.Time
+
+	// Loop goroutine only.
+	slots     []slot
+	free      []uint32
+	rings     []uint32 // slots of ring sources with non-zero interest
+	ready     []Token  // rings queued for dispatch
+	spare     []Token  // the other ready buffer
+	events    []pollEvent
+	timers    timerHeap
+	timerSeq  uint64
+	readBuf   []byte
+	closing   []*Conn // conns whose close was deferred to the end of the handler
+	cancelled *atomic.Bool
+	counts    counters
+
+	// Any goroutine.
+	state       atomic.Uint32 // stateAwake, stateSleeping, stateWoken (waker.go)
+	postPending atomic.Bool
+	stopReq     atomic.Bool
+	closedFlag  atomic.Bool
+	nconns      atomic.Int64 // open conns plus conns being handed to this loop
+
+	postMu     sync.Mutex // guards posts, incoming, postClosed
+	posts      []func()
+	postSpare  []func()
+	incoming   []handoff // connections handed over by a Group's listener
+	postClosed bool
+
+	wakeMu     sync.RWMutex // guards wakeClosed and the wake fd's lifetime
+	wakeClosed bool
+
+	lifeMu   sync.Mutex // guards running, closed
+	running  bool
+	closed   bool
+	released bool
+}
+
+// New creates a loop with its poller and wake fd. It cleans up after itself
+// when it fails.
+func New(opts ...Option) (*Loop, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	p, err := newPoller(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	w, err := newWakeFD()
+	if err != nil {
+		p.close()
+		return nil, err
+	}
+	if err := p.add(w.fd(), wakeToken, Readable); err != nil {
+		w.close()
+		p.close()
+		return nil, fmt.Errorf("loop: register waker: %w", err)
+	}
+	return &Loop{
+		cfg:       cfg,
+		poller:    p,
+		wake:      w,
+		base:      time.Now(),
+		events:    make([]pollEvent, cfg.maxEvents),
+		readBuf:   make([]byte, cfg.readBuf),
+		cancelled: new(atomic.Bool),
+	}, nil
+}
+
+// Watch registers src with interest and returns its Token. h runs on the loop
+// goroutine for each event. If src implements RingSource it is served by the
+// ring protocol (see the package documentation): its handler is called with
+// Event(interest) whenever the ring is Ready. The loop does not own src.
+// Loop goroutine only (or while the loop is not running).
+func (l *Loop) Watch(src Source, h Handler, interest Interest) (Token, error) {
+	if src == nil || h == nil {
+		return Token{}, errors.New("loop: watch: nil source or handler")
+	}
+	if l.closedFlag.Load() {
+		return Token{}, fmt.Errorf("loop: watch: %w", ErrClosed)
+	}
+	fd := src.Fd()
+	tok := l.alloc(kindSource, fd)
+	s := &l.slots[tok.slot]
+	s.h = h
+	s.ring, _ = src.(RingSource)
+	if err := l.setInterest(tok.slot, interest); err != nil {
+		l.freeSlot(tok.slot)
+		return Token{}, fmt.Errorf("loop: watch fd %d: %w", fd, err)
+	}
+	return tok, nil
+}
+
+// Modify changes the interest of a watched source. Interest 0 pauses it: no
+// handler calls until Modify asks for something again. Loop goroutine only.
+func (l *Loop) Modify(tok Token, interest Interest) error {
+	s, err := l.lookup(tok)
+	if err == nil && s.kind != kindSource {
+		err = fmt.Errorf("%w: %v", ErrUnknownToken, tok)
+	}
+	if err != nil {
+		return fmt.Errorf("loop: modify: %w", err)
+	}
+	if err := l.setInterest(tok.slot, interest); err != nil {
+		return fmt.Errorf("loop: modify fd %d: %w", s.fd, err)
+	}
+	return nil
+}
+
+// Unwatch removes a registration. It is safe from any handler, including the
+// handler of tok itself; an event for tok still pending in the current batch
+// is not delivered. Unwatch before closing the fd. Loop goroutine only.
+func (l *Loop) Unwatch(tok Token) error {
+	s, err := l.lookup(tok)
+	if err == nil && s.kind != kindSource {
+		err = fmt.Errorf("%w: %v", ErrUnknownToken, tok)
+	}
+	if err != nil {
+		return fmt.Errorf("loop: unwatch: %w", err)
+	}
+	return l.forget(tok.slot)
+}
+
+// forget removes slot idx from the poller and frees it. A registration whose
+// fd was already closed (ENOENT, EBADF) is freed all the same.
+func (l *Loop) forget(idx uint32) error {
+	fd := l.slots[idx].fd
+	err := l.setInterest(idx, 0)
+	l.freeSlot(idx)
+	if err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EBADF) {
+		return fmt.Errorf("loop: unwatch fd %d: %w", fd, err)
+	}
+	return nil
+}
+
+// setInterest brings the poller registration and the ring bookkeeping of slot
+// idx in line with in. A ring source is always polled for Readable on its fd,
+// whatever direction its owner cares about.
+func (l *Loop) setInterest(idx uint32, in Interest) error {
+	s := &l.slots[idx]
+	want := in
+	if s.ring != nil && in != 0 {
+		want = Readable
+	}
+	var err error
+	tok := Token{slot: idx, gen: s.gen}
+	switch {
+	case want == s.registered:
+	case want == 0:
+		err = l.poller.del(s.fd)
+		s.registered = 0
+	case s.registered == 0:
+		err = l.poller.add(s.fd, tok, want)
+		if err == nil {
+			s.registered = want
+		}
+	default:
+		err = l.poller.mod(s.fd, tok, want)
+		if err == nil {
+			s.registered = want
+		}
+	}
+	if err != nil && want != 0 {
+		return err
+	}
+	s.interest = in
+	if s.ring == nil {
+		return err
+	}
+	switch {
+	case in != 0 && s.ringPos < 0:
+		s.ringPos = int32(len(l.rings))
+		l.rings = append(l.rings, idx)
+	case in == 0 && s.ringPos >= 0:
+		last := l.rings[len(l.rings)-1]
+		l.rings[s.ringPos] = last
+		l.slots[last].ringPos = s.ringPos
+		l.rings = l.rings[:len(l.rings)-1]
+		s.ringPos = -1
+	}
+	if in != 0 && !s.queued && s.ring.Ready() {
+		l.queue(idx)
+	}
+	return err
+}
+
+// Post runs f on the loop goroutine during its next round. Safe from any
+// goroutine; Posts from one goroutine run in order. Wakeups are coalesced:
+// at most one fd write per loop sleep. Fails with ErrClosed after Close;
+// functions posted but not run when the loop is closed are dropped.
+func (l *Loop) Post(f func()) error {
+	if f == nil {
+		panic("loop: Post with nil func")
+	}
+	l.postMu.Lock()
+	if l.postClosed {
+		l.postMu.Unlock()
+		return fmt.Errorf("loop: post: %w", ErrClosed)
+	}
+	l.posts = append(l.posts, f)
+	l.postMu.Unlock()
+	l.postPending.Store(true)
+	l.wakeup()
+	return nil
+}
+
+func (l *Loop) runPosts() {
+	l.postPending.Store(false)
+	l.postMu.Lock()
+	batch := l.posts
+	l.posts = l.postSpare[:0]
+	var conns []handoff
+	if len(l.incoming) > 0 {
+		conns, l.incoming = l.incoming, nil
+	}
+	l.postMu.Unlock()
+	for _, in := range conns {
+		// On failure adopt closed the fd; the client sees the reset.
+		_, _ = l.adopt(in.fd, in.h)
+	}
+	for i, f := range batch {
+		batch[i] = nil
+		l.counts.local[cPostsRun]++
+		f()
+	}
+	l.postSpare = batch[:0]
+}
+
+// Stop makes the running Run (or, if none runs, the next one) return nil
+// after the current round. Safe from any goroutine, including handlers.
+func (l *Loop) Stop() {
+	l.stopReq.Store(true)
+	l.wakeup()
+}
+
+func (l *Loop) shouldStop() bool { return l.stopReq.Load() || l.cancelled.Load() }
+
+// Run runs the loop on the calling goroutine, locked to its OS thread, until
+// ctx ends (it returns ctx.Err()) or Stop is called (it returns nil). It also
+// returns a poller error. A loop may be Run again after it returned, but not
+// twice at once (ErrRunning), and not after Close (ErrClosed).
+func (l *Loop) Run(ctx context.Context) error {
+	l.lifeMu.Lock()
+	switch {
+	case l.closed:
+		l.lifeMu.Unlock()
+		return fmt.Errorf("loop: run: %w", ErrClosed)
+	case l.running:
+		l.lifeMu.Unlock()
+		return fmt.Errorf("loop: run: %w", ErrRunning)
+	}
+	l.running = true
+	l.lifeMu.Unlock()
+
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	cancelled := new(atomic.Bool)
+	l.cancelled = cancelled
+	stopWatch := context.AfterFunc(ctx, func() {
+		cancelled.Store(true)
+		l.wakeup()
+	})
+	var err error
+	for {
+		if l.stopReq.Load() {
+			break
+		}
+		if cancelled.Load() || ctx.Err() != nil {
+			err = ctx.Err()
+			break
+		}
+		if err = l.round(true); err != nil {
+			break
+		}
+	}
+	stopWatch()
+	l.stopReq.Store(false)
+	l.cancelled = new(atomic.Bool)
+
+	l.lifeMu.Lock()
+	l.running = false
+	closeNow := l.closed
+	l.lifeMu.Unlock()
+	if closeNow {
+		if cerr := l.release(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// round runs one iteration (see the top of this file). With mayBlock false it
+// never blocks (tests drive the loop this way).
+func (l *Loop) round(mayBlock bool) error {
+	msec := 0
+	if mayBlock {
+		msec = l.prepareSleep()
+	}
+	n, err := l.poller.wait(l.events, msec)
+	if msec != 0 {
+		l.state.Store(stateAwake)
+		l.counts.local[cPollsBlocking]++
+		if n > 0 {
+			l.counts.local[cWakeups]++
+		}
+	} else {
+		l.counts.local[cPollsNonBlocking]++
+	}
+	if err != nil {
+		return fmt.Errorf("loop: poll: %w", err)
+	}
+	for i := range l.events[:n] {
+		l.dispatch(l.events[i])
+	}
+	l.runRings()
+	if l.postPending.Load() {
+		l.runPosts()
+	}
+	if len(l.timers) > 0 {
+		l.runTimers()
+	}
+	l.closeDeferred()
+	l.scanRings()
+	l.counts.publish()
+	return nil
+}
+
+// prepareSleep returns the poll timeout for this round; when it is not zero
+// the loop has declared itself sleeping (waker.go).
+func (l *Loop) prepareSleep() int {
+	if len(l.ready) > 0 || l.postPending.Load() || l.shouldStop() {
+		return 0
+	}
+	msec := l.timerTimeout()
+	if msec == 0 {
+		return 0
+	}
+	if l.cfg.spin > 0 && len(l.rings) > 0 && l.spin() {
+		l.counts.local[cSpinHits]++
+		return 0
+	}
+	if l.armRings() {
+		return 0
+	}
+	l.state.Store(stateSleeping)
+	if l.postPending.Load() || l.shouldStop() {
+		l.state.Store(stateAwake)
+		return 0
+	}
+	return msec
+}
+
+// dispatch delivers one poller event.
+func (l *Loop) dispatch(e pollEvent) {
+	if e.tok == wakeToken {
+		// The fd is level-triggered: if draining fails, the next poll
+		// reports it again; there is nothing better to do here.
+		_ = l.wake.drain()
+		return
+	}
+	s := l.live(e.tok)
+	if s == nil {
+		return // unwatched earlier in this batch
+	}
+	l.counts.local[cEvents]++
+	switch s.kind {
+	case kindSource:
+		if s.ring == nil {
+			// Interest may have changed earlier in this batch.
+			if ev := e.ev & (Event(s.interest) | EventHangup | EventError); s.interest != 0 && ev != 0 {
+				s.h.OnEvent(e.tok, ev)
+			}
+			return
+		}
+		err := s.ring.WaitClear()
+		if s = l.live(e.tok); s == nil {
+			return
+		}
+		if err != nil {
+			s.extra |= EventError
+		}
+		if s.interest != 0 {
+			l.queue(e.tok.slot)
+		}
+	case kindConn:
+		s.conn.handle(e.ev)
+		l.closeDeferred()
+	case kindListener:
+		s.ln.handle()
+	}
+}
+
+// Close releases everything the loop owns: the poller, the wake fd, and the
+// conns and listeners it created or adopted (their handlers get OnClose with
+// ErrClosed, on the goroutine that releases). Sources registered with Watch
+// are not closed. Idempotent; safe from any goroutine. If the loop is
+// running, Close stops it and Run releases on its way out.
+func (l *Loop) Close() error {
+	l.lifeMu.Lock()
+	if l.closed {
+		l.lifeMu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.closedFlag.Store(true)
+	running := l.running
+	l.lifeMu.Unlock()
+
+	l.postMu.Lock()
+	l.postClosed = true
+	l.posts = nil
+	l.postMu.Unlock()
+	// Connections handed over but not adopted are closed by release.
+
+	if running {
+		l.Stop()
+		return nil
+	}
+	return l.release()
+}
+
+func (l *Loop) release() error {
+	l.lifeMu.Lock()
+	if l.released {
+		l.lifeMu.Unlock()
+		return nil
+	}
+	l.released = true
+	l.lifeMu.Unlock()
+
+	var errs []error
+	l.postMu.Lock()
+	conns := l.incoming
+	l.incoming = nil
+	l.postMu.Unlock()
+	for _, in := range conns {
+		unix.Close(in.fd)
+		l.nconns.Add(-1)
+	}
+	for i := range l.slots {
+		s := &l.slots[i]
+		switch s.kind {
+		case kindConn:
+			s.conn.closeWith(ErrClosed)
+		case kindListener:
+			errs = append(errs, s.ln.Close())
+		}
+	}
+	errs = append(errs, l.poller.close())
+	l.wakeMu.Lock()
+	l.wakeClosed = true
+	errs = append(errs, l.wake.close())
+	l.wakeMu.Unlock()
+	l.slots, l.free, l.rings, l.ready, l.spare, l.timers = nil, nil, nil, nil, nil, nil
+	return errors.Join(errs...)
+}

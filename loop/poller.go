@@ -1,0 +1,66 @@
+package loop
+
+import "golang.org/x/sys/unix"
+
+// The backend contract.
+//
+// A poller is one OS readiness facility. Exactly one exists per Loop, and only
+// the loop goroutine calls it, so backends need no locking. Each backend file
+// provides a constructor and the methods below; the loop above them owns all
+// policy (tokens, rings, timers, wakeups), so there is one loop, not one per OS.
+//
+//	open   newEpoller (poller_linux.go), newPollPoller (poller_poll.go, all
+//	       Unix including Linux); newDefaultPoller picks per OS.
+//	add    start watching fd for in (Readable/Writable); events for fd carry tok.
+//	       Hangup and error conditions are always reported. Adding an fd twice
+//	       fails with EEXIST.
+//	mod    change the interest (and token) of a watched fd.
+//	del    stop watching fd. Must be called before the fd is closed.
+//	wait   block for at most msec milliseconds (-1: forever, 0: do not block)
+//	       and fill out with ready registrations; returns how many. EINTR is
+//	       not an error: it returns 0 events, and the loop recomputes its
+//	       timeout. Level-triggered: a registration that is still ready is
+//	       reported again by the next wait.
+//	close  release the backend.
+//
+// The wake side of the contract is wakeFD (wakefd_linux.go: eventfd;
+// wakefd_pipe.go: a pipe elsewhere): signal from any goroutine, drain on the
+// loop goroutine when its fd reports readable, close. The loop registers it
+// with the poller under wakeToken.
+type poller interface {
+	add(fd int, tok Token, in Interest) error
+	mod(fd int, tok Token, in Interest) error
+	del(fd int) error
+	wait(out []pollEvent, msec int) (int, error)
+	close() error
+}
+
+// pollEvent is one ready registration reported by wait.
+type pollEvent struct {
+	tok Token
+	ev  Event
+}
+
+func newPoller(c *config) (poller, error) {
+	if c.poll {
+		return newPollPoller(c.maxEvents), nil
+	}
+	return newDefaultPoller(c.maxEvents)
+}
+
+// eintr calls fn until it fails with something other than EINTR. It is the one
+// place that retries interrupted system calls.
+func eintr[T any](fn func() (T, error)) (T, error) {
+	for {
+		v, err := fn()
+		if err != unix.EINTR {
+			return v, err
+		}
+	}
+}
+
+// accepted is what accept(2) returns, as one value for eintr.
+type accepted struct {
+	fd int
+	sa unix.Sockaddr
+}

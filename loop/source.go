@@ -1,0 +1,33 @@
+package loop
+
+// Source is anything backed by a file descriptor the loop can poll.
+type Source interface {
+	Fd() int
+}
+
+// FD adapts a raw file descriptor to Source. The loop never closes an FD it
+// was asked to Watch; the caller must Unwatch it before closing it.
+type FD int
+
+// Fd returns the descriptor.
+func (f FD) Fd() int { return int(f) }
+
+// RingSource is one side of a ring whose peer wakes us through Fd only when we declared we sleep.
+type RingSource interface {
+	Fd() int          // becomes readable when the peer signalled
+	Ready() bool      // true when work is available now (data for a receiver, space for a sender, or a terminal state such as EOF/closed/error the handler must observe); cheap, no syscall
+	Arm() bool        // declare "I am going to sleep", then re-check; true means work is already there: do not sleep on it
+	WaitClear() error // consume the signal on Fd after it fired
+}
+
+// Handler receives the events of a watched Source. It runs on the loop
+// goroutine; tok is the Token Watch returned, ev the readiness observed.
+type Handler interface {
+	OnEvent(tok Token, ev Event)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(tok Token, ev Event)
+
+// OnEvent calls f(tok, ev).
+func (f HandlerFunc) OnEvent(tok Token, ev Event) { f(tok, ev) }

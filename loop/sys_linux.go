@@ -1,0 +1,19 @@
+//go:build linux
+
+package loop
+
+import "golang.org/x/sys/unix"
+
+// socket creates a non-blocking close-on-exec socket.
+func socket(family, typ, proto int) (int, error) {
+	return unix.Socket(family, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+}
+
+// accept takes one pending connection as a non-blocking close-on-exec fd.
+func accept(fd int) (int, unix.Sockaddr, error) {
+	a, err := eintr(func() (accepted, error) {
+		nfd, sa, err := unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		return accepted{nfd, sa}, err
+	})
+	return a.fd, a.sa, err
+}

@@ -1,0 +1,150 @@
+package loop
+
+import (
+	"container/heap"
+	"math"
+	"time"
+)
+
+// Timers.
+//
+// Timers live in a min-heap ordered by (deadline, creation sequence), owned by
+// the loop goroutine: After, Every and Timer.Stop must be called on the loop
+// goroutine (from a handler, a Post function or a timer callback), or while
+// the loop is not running. From elsewhere, Post a function that calls them.
+//
+// The earliest deadline becomes the poller timeout, rounded UP to the next
+// millisecond, so the loop never wakes early and spins on a zero timeout;
+// only a timer already due gives a zero timeout. Each round fires the timers
+// that were due when the round looked at the clock, in deadline order; a
+// timer created or rescheduled for "now" by a callback fires next round, so
+// one round is bounded.
+
+// Timer is a pending callback created by After or Every.
+type Timer struct {
+	when   int64 // deadline, nanoseconds since Loop.base
+	period int64 // > 0 for Every
+	seq    uint64
+	index  int // position in the heap, -1 when not scheduled
+	l      *Loop
+	f      func()
+}
+
+// After calls f once on the loop goroutine, d from now. Loop goroutine only.
+func (l *Loop) After(d time.Duration, f func()) *Timer {
+	if f == nil {
+		panic("loop: After with nil func")
+	}
+	return l.schedule(d, 0, f)
+}
+
+// Every calls f on the loop goroutine every d, starting d from now, until
+// stopped. Ticks a busy loop missed are dropped, not bunched. d must be
+// positive. Loop goroutine only.
+func (l *Loop) Every(d time.Duration, f func()) *Timer {
+	if f == nil {
+		panic("loop: Every with nil func")
+	}
+	if d <= 0 {
+		panic("loop: Every with non-positive period")
+	}
+	return l.schedule(d, int64(d), f)
+}
+
+func (l *Loop) schedule(d time.Duration, period int64, f func()) *Timer {
+	l.timerSeq++
+	t := &Timer{when: l.nanotime() + int64(max(d, 0)), period: period, seq: l.timerSeq, l: l, f: f}
+	heap.Push(&l.timers, t)
+	return t
+}
+
+// Stop cancels the timer. It reports whether the timer was pending, that is
+// whether Stop prevented a call (for Every: any further call). Stopping from
+// inside the timer's own callback works. Loop goroutine only.
+func (t *Timer) Stop() bool {
+	if t == nil || t.index < 0 {
+		return false
+	}
+	heap.Remove(&t.l.timers, t.index)
+	return true
+}
+
+func (l *Loop) nanotime() int64 { return int64(time.Since(l.base)) }
+
+// timerTimeout returns the poll timeout the timers allow: -1 for none, 0 when
+// one is due, else the distance to the earliest, in milliseconds rounded up.
+func (l *Loop) timerTimeout() int {
+	if len(l.timers) == 0 {
+		return -1
+	}
+	return roundUpMillis(l.timers[0].when - l.nanotime())
+}
+
+// roundUpMillis converts a wait in nanoseconds to a poll timeout: zero only
+// when nothing is left to wait, otherwise at least one millisecond.
+func roundUpMillis(ns int64) int {
+	if ns <= 0 {
+		return 0
+	}
+	ms := (ns + int64(time.Millisecond) - 1) / int64(time.Millisecond)
+	if ms > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return int(ms)
+}
+
+// runTimers fires the timers due now.
+func (l *Loop) runTimers() {
+	now := l.nanotime()
+	for len(l.timers) > 0 {
+		t := l.timers[0]
+		if t.when > now {
+			return
+		}
+		if t.period > 0 {
+			t.when += t.period
+			if t.when <= now {
+				t.when = now + t.period
+			}
+			heap.Fix(&l.timers, 0)
+		} else {
+			heap.Pop(&l.timers)
+		}
+		l.counts.local[cTimersFired]++
+		t.f()
+	}
+}
+
+// timerHeap implements heap.Interface.
+type timerHeap []*Timer
+
+func (h timerHeap) Len() int { return len(h) }
+
+func (h timerHeap) Less(i, j int) bool {
+	if h[i].when != h[j].when {
+		return h[i].when < h[j].when
+	}
+	return h[i].seq < h[j].seq
+}
+
+func (h timerHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index = i
+	h[j].index = j
+}
+
+func (h *timerHeap) Push(x any) {
+	t := x.(*Timer)
+	t.index = len(*h)
+	*h = append(*h, t)
+}
+
+func (h *timerHeap) Pop() any {
+	old := *h
+	n := len(old) - 1
+	t := old[n]
+	old[n] = nil
+	t.index = -1
+	*h = old[:n]
+	return t
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package fdring_test
+
+const raceEnabled = false

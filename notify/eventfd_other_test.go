@@ -1,0 +1,19 @@
+//go:build !linux
+
+package notify
+
+import (
+	"errors"
+	"testing"
+)
+
+// newIsPipe reports whether New makes a pipe: it does off Linux.
+const newIsPipe = true
+
+func eventfdKinds() []kind { return nil }
+
+func TestNewEventfdUnsupported(t *testing.T) {
+	if _, err := NewEventfd(); !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("NewEventfd: %v, want errors.ErrUnsupported", err)
+	}
+}

@@ -1,0 +1,170 @@
+// Package notify provides the wakeup file descriptors of fdring: a side
+// that is about to sleep waits until its fd is readable, and its peer makes
+// it readable with Signal. Three kinds are provided:
+//
+//   - eventfd (Linux): one fd, a counter; the cheapest kind.
+//   - pipe (any Unix): a read end to wait on, a write end to signal.
+//   - FromFds: any fds the caller brings (an eventfd received from another
+//     process, a socket, a pipe made elsewhere).
+//
+// Every fd is non-blocking and close-on-exec. Signal never blocks: when the
+// fd is already signalled (eventfd counter or pipe buffer full) the write
+// fails with EAGAIN, which means the waiter will wake anyway, so Signal
+// reports success. Clear consumes every pending signal without blocking.
+// Signals coalesce: many Signals before one Clear wake the waiter once.
+//
+// A Waiter blocks a goroutine until an fd is signalled, through Go's runtime
+// poller: the goroutine costs no OS thread while it waits, and a context
+// ends the wait promptly.
+package notify
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// Notifier is a wakeup fd pair: Fd becomes readable after Signal, until
+// Clear. Signal may be called from any goroutine or process holding the fd;
+// Clear by the waiting side.
+type Notifier interface {
+	// Fd is the descriptor to wait on for readability.
+	Fd() int
+	// Signal makes Fd readable. Already signalled is not an error.
+	Signal() error
+	// Clear consumes all pending signals; Fd is then not readable until
+	// the next Signal.
+	Clear() error
+	// Close closes the descriptors. It is idempotent.
+	Close() error
+}
+
+// ErrClosed is returned by operations on a closed Notifier or Waiter.
+var ErrClosed = errors.New("notify: closed")
+
+// ErrInterrupted is returned by Waiter.Wait after Interrupt.
+var ErrInterrupted = errors.New("notify: wait interrupted")
+
+// New returns the best notifier for the platform: an eventfd on Linux, a
+// pipe elsewhere.
+func New() (Notifier, error) {
+	n, err := NewEventfd()
+	if errors.Is(err, errors.ErrUnsupported) {
+		return NewPipe()
+	}
+	return n, err
+}
+
+// FromFds wraps descriptors the caller brings. rfd is waited on and drained
+// by Clear; Signal writes to wfd. If rfd == wfd the fd is treated as an
+// eventfd (8-byte writes of 1); otherwise as a pipe or socket (1-byte
+// writes). Both are switched to non-blocking mode. The Notifier owns them
+// from then on: Close closes them.
+func FromFds(rfd, wfd int) (Notifier, error) {
+	if rfd < 0 || wfd < 0 {
+		return nil, fmt.Errorf("notify: from fds: invalid fd %d/%d", rfd, wfd)
+	}
+	for _, fd := range []int{rfd, wfd} {
+		if err := unix.SetNonblock(fd, true); err != nil {
+			return nil, fmt.Errorf("notify: from fds: set non-blocking fd %d: %w", fd, err)
+		}
+	}
+	if rfd == wfd {
+		return &fdNotifier{rfd: rfd, wfd: wfd, word: true}, nil
+	}
+	return &fdNotifier{rfd: rfd, wfd: wfd}, nil
+}
+
+// fdNotifier implements every kind: eventfd (rfd == wfd, word writes) and
+// pipe-like pairs (byte writes).
+type fdNotifier struct {
+	rfd, wfd int
+	word     bool // write an 8-byte 1 (eventfd) rather than one byte
+	closed   bool
+}
+
+func (n *fdNotifier) Fd() int { return n.rfd }
+
+func (n *fdNotifier) Signal() error {
+	var b [8]byte
+	msg := b[:1] // pipes and sockets: one byte
+	if n.word {
+		binary.NativeEndian.PutUint64(b[:], 1) // eventfd: the counter increment
+		msg = b[:]
+	} else {
+		b[0] = 1
+	}
+	err := ignoreEINTR(func() error { _, e := unix.Write(n.wfd, msg); return e })
+	if err == nil || err == unix.EAGAIN {
+		return nil
+	}
+	return fmt.Errorf("notify: signal fd %d: %w", n.wfd, err)
+}
+
+func (n *fdNotifier) Clear() error {
+	if err := drain(n.rfd); err != nil {
+		return fmt.Errorf("notify: clear fd %d: %w", n.rfd, err)
+	}
+	return nil
+}
+
+func (n *fdNotifier) Close() error {
+	if n.closed {
+		return nil
+	}
+	n.closed = true
+	err := unix.Close(n.rfd)
+	if n.wfd != n.rfd {
+		if e := unix.Close(n.wfd); err == nil {
+			err = e
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("notify: close: %w", err)
+	}
+	return nil
+}
+
+// drain reads fd until it would block. It reports whether anything was read.
+func drainCount(fd int) (bool, error) {
+	var buf [128]byte
+	got := false
+	for {
+		var n int
+		err := ignoreEINTR(func() error { var e error; n, e = unix.Read(fd, buf[:]); return e })
+		switch {
+		case err == unix.EAGAIN:
+			return got, nil
+		case err != nil:
+			return got, err
+		case n == 0:
+			// A pipe whose write end is closed: readable forever. Report
+			// it as signalled so the waiter looks at its ring and finds
+			// the peer's state.
+			return true, nil
+		}
+		got = true
+		if n < len(buf) {
+			// An eventfd read returns 8 bytes and resets the counter; a
+			// short pipe read emptied the pipe.
+			return true, nil
+		}
+	}
+}
+
+func drain(fd int) error {
+	_, err := drainCount(fd)
+	return err
+}
+
+// ignoreEINTR runs a syscall wrapper until it does not fail with EINTR. It
+// is the one place that retries interrupted calls.
+func ignoreEINTR(call func() error) error {
+	for {
+		if err := call(); err != unix.EINTR {
+			return err
+		}
+	}
+}

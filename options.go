@@ -1,0 +1,62 @@
+package fdring
+
+import (
+	"time"
+
+	"github.com/fdring/fdring/notify"
+)
+
+// DefaultSpin is how long SendWait and RecvWait poll the ring before they
+// arm their fd and sleep. A sleep and wakeup costs tens of microseconds on
+// a typical machine; a peer that answers within the spin is picked up in
+// well under one.
+const DefaultSpin = 5 * time.Microsecond
+
+// Option configures New.
+type Option func(*config)
+
+// NotifierKind selects the wakeup fds New creates.
+type NotifierKind int
+
+const (
+	// Eventfd: one eventfd per direction (Linux; elsewhere New falls back
+	// to pipes). The default.
+	Eventfd NotifierKind = iota
+	// Pipe: one pipe per direction, on any Unix.
+	Pipe
+)
+
+type config struct {
+	kind         NotifierKind
+	mem          []byte
+	data, space  notify.Notifier
+	spin         time.Duration
+	spinSet      bool
+}
+
+// WithNotifier selects the kind of wakeup fds New creates.
+func WithNotifier(kind NotifierKind) Option {
+	return func(c *config) { c.kind = kind }
+}
+
+// WithNotifiers makes New use the caller's notifiers instead of creating
+// its own: data is signalled by the sender and waited on by the receiver,
+// space the other way round. The channel takes ownership: it closes them
+// when both sides are closed.
+func WithNotifiers(data, space notify.Notifier) Option {
+	return func(c *config) { c.data, c.space = data, space }
+}
+
+// WithMemory lays the ring out in mem instead of a fresh heap allocation:
+// memory the caller allocated the way it prefers (a huge page, a mapping,
+// a pool). mem must be at least ring.Size[T](capacity) bytes, 8-byte
+// aligned (128 is better), and outlive both sides.
+func WithMemory(mem []byte) Option {
+	return func(c *config) { c.mem = mem }
+}
+
+// WithSpin sets how long SendWait and RecvWait poll before they sleep
+// (default DefaultSpin; 0 sleeps at once).
+func WithSpin(d time.Duration) Option {
+	return func(c *config) { c.spin, c.spinSet = max(d, 0), true }
+}

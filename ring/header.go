@@ -1,0 +1,218 @@
+package ring
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+	"sync/atomic"
+	"unsafe"
+)
+
+// The shared header is an ABI between processes, possibly built from
+// different binaries. Every offset is fixed (TestLayout pins them), every
+// word is native-endian (both processes run on one machine), and the two
+// indices and two state words each sit on their own 128-byte line (two
+// 64-byte lines, because adjacent-line prefetchers pair them) whatever the
+// architecture's cache line size:
+//
+//	offset  size  field        written by
+//	     0     8  magic        Init (last, atomically: Open sees all or nothing)
+//	     8     4  version      Init
+//	    12     4  headerSize   Init (= 640, the data offset)
+//	    16     4  elemSize     Init
+//	    20     4  elemAlign    Init
+//	    24     8  capacity     Init (a power of two, in elements)
+//	    32     8  fingerprint  Init (hash of T's layout, see fingerprint.go)
+//	    40    88  reserved, zero
+//	   128     8  tail         producer
+//	   256     8  head         consumer
+//	   384     4  rxState      consumer (0 running, 1 waiting, 2 closed); producer CAS 1->0
+//	   512     4  txState      producer (0 running, 1 waiting, 2 closed); consumer CAS 1->0
+//	   640        data: capacity elements of T
+//
+// The indices count elements since Init and never wrap in practice (2^64
+// elements); the slot of index i is i & (capacity-1).
+type header struct {
+	magic       uint64
+	version     uint32
+	headerSize  uint32
+	elemSize    uint32
+	elemAlign   uint32
+	capacity    uint64
+	fingerprint uint64
+	_           [128 - 40]byte
+	tail        atomic.Uint64
+	_           [128 - 8]byte
+	head        atomic.Uint64
+	_           [128 - 8]byte
+	rxState     atomic.Uint32
+	_           [128 - 4]byte
+	txState     atomic.Uint32
+	_           [128 - 4]byte
+}
+
+const (
+	// Magic is the first word of every ring: "FDRING" then a NUL and 0x01.
+	Magic uint64 = 0x0100474e49524446
+	// Version is the layout version this package writes and accepts.
+	Version uint32 = 1
+
+	headerSize = 640
+
+	// MaxCapacity bounds the capacity in elements (and Size stays far from
+	// overflowing an int).
+	MaxCapacity = 1 << 40
+
+	stateRunning uint32 = 0
+	stateWaiting uint32 = 1
+	stateClosed  uint32 = 2
+)
+
+// HeaderSize is the number of bytes before the first element.
+const HeaderSize = headerSize
+
+func init() {
+	// The header layout is an ABI; a change here must be a compile error,
+	// not a silent incompatibility.
+	var h header
+	if unsafe.Sizeof(h) != headerSize || unsafe.Offsetof(h.tail) != 128 ||
+		unsafe.Offsetof(h.head) != 256 || unsafe.Offsetof(h.rxState) != 384 ||
+		unsafe.Offsetof(h.txState) != 512 {
+		panic("ring: header layout drifted")
+	}
+	var m [8]byte
+	binary.LittleEndian.PutUint64(m[:], Magic)
+	if string(m[:6]) != "FDRING" {
+		panic("ring: magic drifted")
+	}
+}
+
+// Size returns the number of bytes of memory a ring of capacity elements of
+// T needs, or 0 if capacity is not a power of two in 1..MaxCapacity or T is
+// not a valid element type.
+func Size[T any](capacity int) int {
+	var zero T
+	es := unsafe.Sizeof(zero)
+	if es == 0 || checkCapacity(capacity) != nil {
+		return 0
+	}
+	if uint64(capacity) > (1<<62)/uint64(es) {
+		return 0
+	}
+	return headerSize + capacity*int(es)
+}
+
+func checkCapacity(capacity int) error {
+	if capacity <= 0 || capacity > MaxCapacity || bits.OnesCount64(uint64(capacity)) != 1 {
+		return fmt.Errorf("%w: %d (want a power of two in 1..%d)", ErrCapacity, capacity, MaxCapacity)
+	}
+	return nil
+}
+
+// Init lays out a new, empty ring of capacity elements of T in mem and
+// returns it. mem must be at least Size[T](capacity) bytes and aligned to 8
+// bytes (128 avoids false sharing with neighbouring data); T must hold no
+// pointers. Init overwrites whatever mem held.
+func Init[T any](mem []byte, capacity int) (*Ring[T], error) {
+	desc, err := describe[T]()
+	if err != nil {
+		return nil, fmt.Errorf("ring: init: %w", err)
+	}
+	if err := checkCapacity(capacity); err != nil {
+		return nil, fmt.Errorf("ring: init: %w", err)
+	}
+	need := Size[T](capacity)
+	if need == 0 {
+		return nil, fmt.Errorf("ring: init: %w: %d elements of %d bytes", ErrCapacity, capacity, desc.size)
+	}
+	h, err := headerOf(mem, need, desc)
+	if err != nil {
+		return nil, fmt.Errorf("ring: init: %w", err)
+	}
+	atomic.StoreUint64(&h.magic, 0)
+	clear(mem[8:headerSize])
+	h.version = Version
+	h.headerSize = headerSize
+	h.elemSize = uint32(desc.size)
+	h.elemAlign = uint32(desc.align)
+	h.capacity = uint64(capacity)
+	h.fingerprint = desc.fingerprint
+	atomic.StoreUint64(&h.magic, Magic)
+
+	r := new(Ring[T])
+	r.init(h, mem[:need], uint64(capacity))
+	return r, nil
+}
+
+// Open attaches to a ring that Init laid out in mem, typically a mapping
+// shared with the process that called Init. It validates every header field
+// against T and len(mem) and never trusts them afterwards.
+func Open[T any](mem []byte) (*Ring[T], error) {
+	desc, err := describe[T]()
+	if err != nil {
+		return nil, fmt.Errorf("ring: open: %w", err)
+	}
+	h, err := headerOf(mem, headerSize, desc)
+	if err != nil {
+		return nil, fmt.Errorf("ring: open: %w", err)
+	}
+	if m := atomic.LoadUint64(&h.magic); m != Magic {
+		return nil, fmt.Errorf("ring: open: %w: %#x", ErrBadMagic, m)
+	}
+	// Read each word once: a hostile peer may change them under us.
+	version := atomic.LoadUint32(&h.version)
+	hsize := atomic.LoadUint32(&h.headerSize)
+	esize := atomic.LoadUint32(&h.elemSize)
+	ealign := atomic.LoadUint32(&h.elemAlign)
+	capacity := atomic.LoadUint64(&h.capacity)
+	fp := atomic.LoadUint64(&h.fingerprint)
+	switch {
+	case version != Version:
+		return nil, fmt.Errorf("ring: open: %w: layout version %d, this package speaks %d", ErrVersion, version, Version)
+	case hsize != headerSize:
+		return nil, fmt.Errorf("ring: open: %w: header size %d, want %d", ErrVersion, hsize, headerSize)
+	case uintptr(esize) != desc.size || uintptr(ealign) != desc.align:
+		return nil, fmt.Errorf("ring: open: %w: element size/align %d/%d, %s is %d/%d",
+			ErrTypeMismatch, esize, ealign, desc.name, desc.size, desc.align)
+	case fp != desc.fingerprint:
+		return nil, fmt.Errorf("ring: open: %w: fingerprint %#x, %s is %#x", ErrTypeMismatch, fp, desc.name, desc.fingerprint)
+	}
+	if capacity > MaxCapacity {
+		return nil, fmt.Errorf("ring: open: %w: %d", ErrCapacity, capacity)
+	}
+	if err := checkCapacity(int(capacity)); err != nil {
+		return nil, fmt.Errorf("ring: open: %w", err)
+	}
+	need := Size[T](int(capacity))
+	if need == 0 || len(mem) < need {
+		return nil, fmt.Errorf("ring: open: %w: %d bytes for %d elements of %d bytes, have %d",
+			ErrTooSmall, need, capacity, desc.size, len(mem))
+	}
+	head, tail := h.head.Load(), h.tail.Load()
+	if tail-head > capacity {
+		return nil, fmt.Errorf("ring: open: %w: head %d tail %d capacity %d", ErrCorrupt, head, tail, capacity)
+	}
+	if rx, tx := h.rxState.Load(), h.txState.Load(); rx > stateClosed || tx > stateClosed {
+		return nil, fmt.Errorf("ring: open: %w: states %d/%d", ErrCorrupt, rx, tx)
+	}
+	r := new(Ring[T])
+	r.init(h, mem[:need], capacity)
+	return r, nil
+}
+
+// headerOf checks that mem can hold need bytes and is aligned for the header
+// and for T, and returns the header view.
+func headerOf(mem []byte, need int, desc typeDesc) (*header, error) {
+	if len(mem) < need {
+		return nil, fmt.Errorf("%w: have %d bytes, need %d", ErrTooSmall, len(mem), need)
+	}
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(mem)))
+	if align := max(8, desc.align); base%align != 0 {
+		return nil, fmt.Errorf("%w: memory at %#x is not %d-byte aligned", ErrAlignment, base, align)
+	}
+	// SAFETY: mem holds at least headerSize bytes (need >= headerSize),
+	// starts 8-byte aligned as the atomic words require, and header holds
+	// no pointers, so viewing those bytes as a header is sound for as long
+	// as mem is alive.
+	return (*header)(unsafe.Pointer(unsafe.SliceData(mem))), nil
+}
