@@ -48,6 +48,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// seq is the i-th element of a test stream.
+func seq(i uint64) uint64 { return i*0x9e3779b97f4a7c15 + 1 }
+
 func TestSendRecv(t *testing.T) {
 	tx, rx := newChan[uint64](t, 8)
 	n, err := rx.Recv(func(d []uint64) int { t.Fatal("read on empty"); return 0 })

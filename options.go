@@ -27,11 +27,10 @@ const (
 )
 
 type config struct {
-	kind         NotifierKind
-	mem          []byte
-	data, space  notify.Notifier
-	spin         time.Duration
-	spinSet      bool
+	kind        NotifierKind
+	mem         []byte
+	data, space notify.Notifier
+	spin        time.Duration
 }
 
 // WithNotifier selects the kind of wakeup fds New creates.
@@ -58,5 +57,5 @@ func WithMemory(mem []byte) Option {
 // WithSpin sets how long SendWait and RecvWait poll before they sleep
 // (default DefaultSpin; 0 sleeps at once).
 func WithSpin(d time.Duration) Option {
-	return func(c *config) { c.spin, c.spinSet = max(d, 0), true }
+	return func(c *config) { c.spin = max(d, 0) }
 }

@@ -31,8 +31,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func seq(i uint64) uint64 { return i*0x9e3779b97f4a7c15 + 1 }
-
 func runChild(mode, path, nstr string) int {
 	n, _ := strconv.ParseUint(nstr, 10, 64)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -22,6 +22,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -37,7 +38,8 @@ type Notifier interface {
 	// Clear consumes all pending signals; Fd is then not readable until
 	// the next Signal.
 	Clear() error
-	// Close closes the descriptors. It is idempotent.
+	// Close closes the descriptors. It is idempotent, and waits for a
+	// concurrent Signal or Clear to finish; later ones return ErrClosed.
 	Close() error
 }
 
@@ -74,7 +76,7 @@ func FromFds(rfd, wfd int) (Notifier, error) {
 	if rfd == wfd {
 		return &fdNotifier{rfd: rfd, wfd: wfd, word: true}, nil
 	}
-	return &fdNotifier{rfd: rfd, wfd: wfd}, nil
+	return &fdNotifier{rfd: rfd, wfd: wfd, packet: isPacketSocket(rfd)}, nil
 }
 
 // fdNotifier implements every kind: eventfd (rfd == wfd, word writes) and
@@ -82,7 +84,12 @@ func FromFds(rfd, wfd int) (Notifier, error) {
 type fdNotifier struct {
 	rfd, wfd int
 	word     bool // write an 8-byte 1 (eventfd) rather than one byte
-	closed   bool
+	packet   bool // rfd keeps message boundaries: see drainCount
+
+	// mu makes Close wait for a Signal or Clear in flight, so neither ever
+	// touches an fd number that Close released and the process reused.
+	mu     sync.RWMutex
+	closed bool
 }
 
 func (n *fdNotifier) Fd() int { return n.rfd }
@@ -96,6 +103,11 @@ func (n *fdNotifier) Signal() error {
 	} else {
 		b[0] = 1
 	}
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.closed {
+		return ErrClosed
+	}
 	err := ignoreEINTR(func() error { _, e := unix.Write(n.wfd, msg); return e })
 	if err == nil || err == unix.EAGAIN {
 		return nil
@@ -104,13 +116,20 @@ func (n *fdNotifier) Signal() error {
 }
 
 func (n *fdNotifier) Clear() error {
-	if err := drain(n.rfd); err != nil {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.closed {
+		return ErrClosed
+	}
+	if _, err := drainCount(n.rfd, n.packet); err != nil {
 		return fmt.Errorf("notify: clear fd %d: %w", n.rfd, err)
 	}
 	return nil
 }
 
 func (n *fdNotifier) Close() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	if n.closed {
 		return nil
 	}
@@ -127,8 +146,11 @@ func (n *fdNotifier) Close() error {
 	return nil
 }
 
-// drain reads fd until it would block. It reports whether anything was read.
-func drainCount(fd int) (bool, error) {
+// drainCount reads fd until it would block. It reports whether anything was
+// read. packet says fd keeps message boundaries (a datagram or seqpacket
+// socket): each read then takes one message, so a short read does not mean
+// fd is empty.
+func drainCount(fd int, packet bool) (bool, error) {
 	var buf [128]byte
 	got := false
 	for {
@@ -146,7 +168,7 @@ func drainCount(fd int) (bool, error) {
 			return true, nil
 		}
 		got = true
-		if n < len(buf) {
+		if n < len(buf) && !packet {
 			// An eventfd read returns 8 bytes and resets the counter; a
 			// short pipe read emptied the pipe.
 			return true, nil
@@ -154,9 +176,11 @@ func drainCount(fd int) (bool, error) {
 	}
 }
 
-func drain(fd int) error {
-	_, err := drainCount(fd)
-	return err
+// isPacketSocket reports whether fd is a socket that keeps message
+// boundaries. Pipes and eventfds are not sockets: false.
+func isPacketSocket(fd int) bool {
+	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+	return err == nil && typ != unix.SOCK_STREAM
 }
 
 // ignoreEINTR runs a syscall wrapper until it does not fail with EINTR. It

@@ -24,6 +24,11 @@ type Waiter struct {
 	rc   syscall.RawConn
 	fd   int // the duplicate, for diagnostics only
 	intr atomic.Bool
+	// packet: the fd keeps message boundaries; see drainCount.
+	packet bool
+	// closed is set by Close before it closes f, so that the poller's
+	// "use of closed file" (not os.ErrClosed) is reported as ErrClosed.
+	closed atomic.Bool
 
 	mu  sync.Mutex // guards the deadline against a late context callback
 	gen uint64     // incremented by every Wait; stale callbacks see a newer gen
@@ -46,7 +51,7 @@ func NewWaiter(fd int) (*Waiter, error) {
 		f.Close()
 		return nil, fmt.Errorf("notify: waiter: %w", err)
 	}
-	return &Waiter{f: f, rc: rc, fd: dup}, nil
+	return &Waiter{f: f, rc: rc, fd: dup, packet: isPacketSocket(dup)}, nil
 }
 
 // Wait blocks until the fd is signalled and consumes the signal. It returns
@@ -77,7 +82,7 @@ func (w *Waiter) Wait(ctx context.Context) error {
 		var rerr error
 		err := w.rc.Read(func(fd uintptr) bool {
 			var got bool
-			got, rerr = drainCount(int(fd))
+			got, rerr = drainCount(int(fd), w.packet)
 			return got || rerr != nil || w.intr.Load()
 		})
 		switch {
@@ -128,6 +133,7 @@ func (w *Waiter) Interrupt() {
 // Close releases the duplicate fd; a Wait in progress returns ErrClosed.
 // Idempotent.
 func (w *Waiter) Close() error {
+	w.closed.Store(true)
 	if err := w.f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 		return fmt.Errorf("notify: waiter: close: %w", err)
 	}
@@ -135,7 +141,7 @@ func (w *Waiter) Close() error {
 }
 
 func (w *Waiter) fileErr(err error) error {
-	if errors.Is(err, os.ErrClosed) {
+	if w.closed.Load() || errors.Is(err, os.ErrClosed) {
 		return ErrClosed
 	}
 	return fmt.Errorf("notify: wait: %w", err)

@@ -331,10 +331,8 @@ func spawnProducers(ctx context.Context, producers int, items uint64, capacity i
 			return nil, nil, nil, err
 		}
 		cmds = append(cmds, cmd)
-		// The children connect in any order; the first item of each
-		// stream says which producer it is, so accept, then label on
-		// the first item. Simpler: the child waits for nothing, and we
-		// learn its id from the data (Item.Producer), checked below.
+		// Accept before the next child starts, so stream i is child i
+		// (and every item's Producer field is checked against it).
 		actx, acancel := context.WithTimeout(ctx, 30*time.Second)
 		rx, err := fdring.AcceptContext[Item](actx, ln)
 		acancel()
@@ -347,7 +345,7 @@ func spawnProducers(ctx context.Context, producers int, items uint64, capacity i
 		}
 		streams = append(streams, &stream{rx: rx, id: uint32(i)})
 	}
-	os.RemoveAll(dir) // the socket is no longer needed: each ring has its own connection
+	os.RemoveAll(dir)  // the socket is no longer needed: each ring has its own connection
 	start := func() {} // the children stream as soon as they are connected
 	wait := func() error {
 		var errs []error
@@ -361,7 +359,7 @@ func spawnProducers(ctx context.Context, producers int, items uint64, capacity i
 	return streams, start, wait, nil
 }
 
-// child is a producer process: Dial, wait for the go-ahead, stream, close.
+// child is a producer process: Dial, stream, close.
 func child() int {
 	id, _ := strconv.Atoi(os.Getenv(childEnv))
 	items, _ := strconv.ParseUint(os.Getenv("FDRING_FANIN_ITEMS"), 10, 64)

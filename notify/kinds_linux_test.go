@@ -11,10 +11,13 @@ import (
 // newIsPipe reports whether New makes a pipe: on Linux it makes an eventfd.
 const newIsPipe = false
 
-func eventfdKinds() []kind {
+// platformKinds are the Linux-only kinds: eventfds, and seqpacket sockets
+// (which macOS lacks).
+func platformKinds() []kind {
 	return []kind{
 		{name: "eventfd", make: NewEventfd, ours: true},
 		{name: "FromFds/eventfd", make: fromEventfd},
+		{name: "FromFds/socketpair-seqpacket", make: fromSocketpair(unix.SOCK_SEQPACKET), hangupWakes: true},
 	}
 }
 

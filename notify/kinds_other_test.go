@@ -10,7 +10,7 @@ import (
 // newIsPipe reports whether New makes a pipe: it does off Linux.
 const newIsPipe = true
 
-func eventfdKinds() []kind { return nil }
+func platformKinds() []kind { return nil }
 
 func TestNewEventfdUnsupported(t *testing.T) {
 	if _, err := NewEventfd(); !errors.Is(err, errors.ErrUnsupported) {
