@@ -47,6 +47,14 @@ type ConnHandler interface {
 	OnClose(c *Conn, err error)
 }
 
+// DrainHandler is an optional extension of ConnHandler: OnDrain is called on
+// the loop goroutine when a Conn's pending output has just been written out
+// completely (Buffered went from non-zero to zero), so a handler that holds
+// back output (a bridge from a ring) knows when to produce more.
+type DrainHandler interface {
+	OnDrain(c *Conn)
+}
+
 // maxKeepOut is the output buffer capacity a Conn keeps once drained.
 const maxKeepOut = 64 << 10
 
@@ -67,6 +75,7 @@ type Conn struct {
 	closeQueued  bool  // a deferred close is pending (Loop.closing)
 	closeErr     error // what the deferred close reports
 	readPaused   bool  // pending output is above the high-water mark
+	userPaused   bool  // PauseRead: the handler cannot take more input now
 	peerEOF      bool  // the peer sent FIN: flush, then close
 	shutWrite    bool  // CloseWrite asked for a shutdown once flushed
 	wrShut       bool  // the write side is shut down
@@ -93,8 +102,31 @@ func (c *Conn) SetContext(v any) { c.ctx = v }
 // Buffered returns how many bytes of output are pending.
 func (c *Conn) Buffered() int { return len(c.out) - c.off }
 
-// ReadPaused reports whether reading is paused because output is backed up.
-func (c *Conn) ReadPaused() bool { return c.readPaused }
+// ReadPaused reports whether reading is paused, because output is backed up
+// or because the handler called PauseRead.
+func (c *Conn) ReadPaused() bool { return c.readPaused || c.userPaused }
+
+// PauseRead stops reading from c until ResumeRead: for a handler whose
+// downstream (a full ring, a slow peer) cannot take more input now. The
+// kernel's socket buffer then fills and TCP flow control throttles the peer.
+// Pausing does not stop output or the detection of errors on writes.
+func (c *Conn) PauseRead() error {
+	if c.closed || c.closeQueued {
+		return fmt.Errorf("loop: pause read: %w", ErrClosed)
+	}
+	c.userPaused = true
+	return c.updateInterest()
+}
+
+// ResumeRead undoes PauseRead. Input that arrived meanwhile is delivered in
+// the next rounds.
+func (c *Conn) ResumeRead() error {
+	if c.closed || c.closeQueued {
+		return fmt.Errorf("loop: resume read: %w", ErrClosed)
+	}
+	c.userPaused = false
+	return c.updateInterest()
+}
 
 // Closed reports whether c was closed (or is about to be, after the running
 // handler returns).
@@ -175,7 +207,7 @@ func (c *Conn) shutdownWrite() error {
 // handle serves one readiness event: read first (so data the peer sent
 // before hanging up is delivered), then flush.
 func (c *Conn) handle(ev Event) {
-	if !c.readPaused && !c.peerEOF && ev&(EventReadable|EventHangup|EventError) != 0 {
+	if !c.readPaused && !c.userPaused && !c.peerEOF && ev&(EventReadable|EventHangup|EventError) != 0 {
 		c.read()
 	}
 	if !c.closed && !c.closeQueued && c.Buffered() > 0 && ev&(EventWritable|EventHangup|EventError) != 0 {
@@ -203,7 +235,7 @@ func (c *Conn) read() {
 			return
 		}
 		c.h.OnData(c, buf[:n])
-		if c.closed || c.closeQueued || c.readPaused || c.peerEOF || n < len(buf) {
+		if c.closed || c.closeQueued || c.readPaused || c.userPaused || c.peerEOF || n < len(buf) {
 			return
 		}
 	}
@@ -221,6 +253,7 @@ func (c *Conn) flush() {
 		}
 		c.off += n
 	}
+	drained := false
 	if c.Buffered() == 0 {
 		c.off = 0
 		if cap(c.out) > maxKeepOut {
@@ -237,12 +270,17 @@ func (c *Conn) flush() {
 				return
 			}
 		}
+		drained = true
 	}
 	if c.readPaused && c.Buffered() <= c.l.cfg.lowWater {
 		c.readPaused = false
 	}
 	if err := c.updateInterest(); err != nil {
 		c.closeWith(err)
+		return
+	}
+	if d, ok := c.h.(DrainHandler); ok && drained && !c.wrShut {
+		d.OnDrain(c)
 	}
 }
 
@@ -250,7 +288,7 @@ func (c *Conn) flush() {
 // Readable unless paused or past the peer's EOF, Writable while output is pending.
 func (c *Conn) updateInterest() error {
 	var in Interest
-	if !c.readPaused && !c.peerEOF {
+	if !c.readPaused && !c.userPaused && !c.peerEOF {
 		in |= Readable
 	}
 	if c.Buffered() > 0 {
