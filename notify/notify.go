@@ -62,8 +62,9 @@ func New() (Notifier, error) {
 // FromFds wraps descriptors the caller brings. rfd is waited on and drained
 // by Clear; Signal writes to wfd. If rfd == wfd the fd is treated as an
 // eventfd (8-byte writes of 1); otherwise as a pipe or socket (1-byte
-// writes). Both are switched to non-blocking mode. The Notifier owns them
-// from then on: Close closes them.
+// writes). Both are switched to non-blocking and close-on-exec mode. On
+// success the Notifier owns them (Close closes them); on error they stay
+// the caller's.
 func FromFds(rfd, wfd int) (Notifier, error) {
 	if rfd < 0 || wfd < 0 {
 		return nil, fmt.Errorf("notify: from fds: invalid fd %d/%d", rfd, wfd)
@@ -72,6 +73,7 @@ func FromFds(rfd, wfd int) (Notifier, error) {
 		if err := unix.SetNonblock(fd, true); err != nil {
 			return nil, fmt.Errorf("notify: from fds: set non-blocking fd %d: %w", fd, err)
 		}
+		unix.CloseOnExec(fd)
 	}
 	if rfd == wfd {
 		return &fdNotifier{rfd: rfd, wfd: wfd, word: true}, nil
