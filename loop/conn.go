@@ -2,6 +2,7 @@ package loop
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"syscall"
@@ -53,6 +54,16 @@ type ConnHandler interface {
 // back output (a bridge from a ring) knows when to produce more.
 type DrainHandler interface {
 	OnDrain(c *Conn)
+}
+
+// ReadableHandler is an optional extension of ConnHandler for handlers that
+// read the socket themselves, straight into memory of their own (a ring,
+// with no copy through the loop's buffer): on a readable event the loop
+// calls OnReadable instead of reading and calling OnData. OnReadable calls
+// Conn.Read as often as it likes (until it returns 0 or the handler's
+// memory is full; whatever it leaves is reported again next round).
+type ReadableHandler interface {
+	OnReadable(c *Conn)
 }
 
 // maxKeepOut is the output buffer capacity a Conn keeps once drained.
@@ -215,7 +226,61 @@ func (c *Conn) handle(ev Event) {
 	}
 }
 
+// Read reads from the socket into p without blocking, for a
+// ReadableHandler. It returns (0, nil) when nothing is there now; io.EOF
+// once the peer sent FIN (the Conn then flushes its pending output and
+// closes, as after OnData); any other error closes the Conn after the
+// running handler returns.
+func (c *Conn) Read(p []byte) (int, error) {
+	if c.closed || c.closeQueued {
+		return 0, fmt.Errorf("loop: read: %w", ErrClosed)
+	}
+	if c.peerEOF {
+		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, err := eintr(func() (int, error) { return unix.Read(c.fd, p) })
+	switch {
+	case err == unix.EAGAIN:
+		return 0, nil
+	case err != nil:
+		err = os.NewSyscallError("read", err)
+		c.closeLater(err)
+		return 0, fmt.Errorf("loop: %w", err)
+	case n == 0:
+		c.peerEOF = true
+		if c.Buffered() == 0 {
+			c.closeLater(nil)
+		} else if err := c.updateInterest(); err != nil {
+			c.closeLater(err)
+		}
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// Detach stops serving c without closing its socket and returns the fd,
+// which the caller owns from now on (close-on-exec, non-blocking). Pending
+// output is dropped (check Buffered first) and OnClose is not called.
+func (c *Conn) Detach() (int, error) {
+	if c.closed || c.closeQueued {
+		return -1, fmt.Errorf("loop: detach: %w", ErrClosed)
+	}
+	c.closed = true
+	l := c.l
+	_ = l.forget(c.tok.slot) // as in closeWith: the slot is free either way
+	l.nconns.Add(-1)
+	c.out, c.off = nil, 0
+	return c.fd, nil
+}
+
 func (c *Conn) read() {
+	if r, ok := c.h.(ReadableHandler); ok {
+		r.OnReadable(c)
+		return
+	}
 	buf := c.l.readBuf
 	for range maxReadsPerEvent {
 		n, err := eintr(func() (int, error) { return unix.Read(c.fd, buf) })

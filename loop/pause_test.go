@@ -107,3 +107,94 @@ func TestPauseResumeRead(t *testing.T) {
 		}
 	})
 }
+
+// rawReader reads the socket itself through Conn.Read, into its own buffer.
+type rawReader struct {
+	mem    []byte
+	n      int
+	eof    chan struct{}
+	closed chan error
+}
+
+func (r *rawReader) OnOpen(*Conn)             {}
+func (r *rawReader) OnData(*Conn, []byte)     { panic("OnData called for a ReadableHandler") }
+func (r *rawReader) OnClose(_ *Conn, e error) { r.closed <- e }
+func (r *rawReader) OnReadable(c *Conn) {
+	for r.n < len(r.mem) {
+		n, err := c.Read(r.mem[r.n:])
+		r.n += n
+		if err != nil {
+			close(r.eof)
+			return
+		}
+		if n == 0 {
+			return
+		}
+	}
+	c.PauseRead() // full: stop until there is room
+}
+
+func TestReadableHandlerAndDetach(t *testing.T) {
+	forBackends(t, func(t *testing.T, opts ...Option) {
+		l := newLoop(t, opts...)
+		sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &rawReader{mem: make([]byte, 1<<20), eof: make(chan struct{}), closed: make(chan error, 1)}
+		run := start(t, l)
+		run.do(func() { _, err = l.WatchConnFd(sp[0], r) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := bytes.Repeat([]byte("0123456789"), 10000)
+		if _, err := unix.Write(sp[1], msg); err != nil {
+			t.Fatal(err)
+		}
+		unix.Shutdown(sp[1], unix.SHUT_WR)
+		waitCh(t, r.eof, "EOF through Conn.Read")
+		if err := waitCh(t, r.closed, "close after EOF"); err != nil {
+			t.Fatal(err)
+		}
+		unix.Close(sp[1])
+		if !bytes.Equal(r.mem[:r.n], msg) {
+			t.Fatalf("read %d bytes, want %d", r.n, len(msg))
+		}
+
+		// Detach hands the socket back open; the loop forgets it.
+		sp2, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(sp2[1])
+		p := &pauser{data: make(chan []byte, 4), drains: make(chan int, 4), closed: make(chan error, 1)}
+		var fd int
+		run.do(func() {
+			var c *Conn
+			if c, err = l.WatchConnFd(sp2[0], p); err == nil {
+				fd, err = c.Detach()
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		if _, err := unix.Write(fd, []byte("still open")); err != nil {
+			t.Fatalf("write on the detached fd: %v", err)
+		}
+		buf := make([]byte, 16)
+		if n, err := unix.Read(sp2[1], buf); err != nil || string(buf[:n]) != "still open" {
+			t.Fatalf("peer read %q, %v", buf[:n], err)
+		}
+		unix.Write(sp2[1], []byte("unseen"))
+		for range 3 {
+			run.do(func() {})
+		}
+		p.noData(t)
+		select {
+		case err := <-p.closed:
+			t.Fatalf("OnClose(%v) after Detach", err)
+		default:
+		}
+	})
+}
