@@ -120,7 +120,9 @@ func (c *Conn) ReadPaused() bool { return c.readPaused || c.userPaused }
 // PauseRead stops reading from c until ResumeRead: for a handler whose
 // downstream (a full ring, a slow peer) cannot take more input now. The
 // kernel's socket buffer then fills and TCP flow control throttles the peer.
-// Pausing does not stop output or the detection of errors on writes.
+// Pausing does not stop output or the detection of errors on writes; but a
+// paused Conn with no pending output is not polled at all, so a peer's
+// hangup is noticed only after ResumeRead.
 func (c *Conn) PauseRead() error {
 	if c.closed || c.closeQueued {
 		return fmt.Errorf("loop: pause read: %w", ErrClosed)

@@ -11,6 +11,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -24,13 +25,20 @@ func main() {
 	loops := flag.Int("loops", 2, "event loops (OS threads)")
 	balance := flag.String("balance", "round-robin", "connection balancing: round-robin or least-conns")
 	flag.Parse()
-	if err := run(*addr, *loops, *balance); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := serve(ctx, *addr, *loops, *balance, func(a net.Addr) {
+		fmt.Printf("echo: listening on %s with %d loops (%s)\n", a, *loops, *balance)
+	})
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "echo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr string, loops int, balance string) error {
+// serve runs the echo server until ctx ends; listening is called with the
+// bound address once the server accepts connections.
+func serve(ctx context.Context, addr string, loops int, balance string, listening func(net.Addr)) error {
 	var b loop.Balance
 	switch balance {
 	case "round-robin":
@@ -50,10 +58,7 @@ func run(addr string, loops int, balance string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("echo: listening on %s with %d loops (%s)\n", ln.Addr(), loops, balance)
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	listening(ln.Addr())
 	err = g.Run(ctx)
 	if err != nil && ctx.Err() == nil {
 		return err

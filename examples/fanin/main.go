@@ -19,7 +19,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -29,6 +28,7 @@ import (
 	"time"
 
 	"github.com/fdring/fdring"
+	"github.com/fdring/fdring/handlers"
 	"github.com/fdring/fdring/loop"
 )
 
@@ -74,7 +74,7 @@ type stream struct {
 	next uint64 // next expected sequence number
 	err  error  // first verification error
 	done bool
-	end  error // io.EOF on a clean end
+	end  error // nil after a clean end (the producer closed, all consumed)
 }
 
 func run(producers int, items uint64, procs bool, spin time.Duration, capacity int) error {
@@ -115,9 +115,7 @@ func run(producers int, items uint64, procs bool, spin time.Duration, capacity i
 	remaining := len(streams)
 	var received uint64
 	for _, s := range streams {
-		s := s
-		var tok loop.Token
-		read := func(data []Item) int {
+		verify := func(data []Item) int {
 			for i := range data {
 				it := &data[i]
 				if s.err == nil && (it.Seq != s.next || it.Producer != s.id || it.Check != check(s.id, it.Seq)) {
@@ -129,24 +127,14 @@ func run(producers int, items uint64, procs bool, spin time.Duration, capacity i
 			received += uint64(len(data))
 			return len(data)
 		}
-		tok, err = l.Watch(s.rx, loop.HandlerFunc(func(_ loop.Token, _ loop.Event) {
-			// Drain, bounded per round so one busy ring cannot starve
-			// the others.
-			for range 16 {
-				n, err := s.rx.Recv(read)
-				if err != nil {
-					s.done, s.end = true, err
-					l.Unwatch(tok)
-					if remaining--; remaining == 0 {
-						l.Stop()
-					}
-					return
-				}
-				if n == 0 {
-					return
-				}
+		// The consumer drains a bounded amount per loop round, so one
+		// busy ring cannot starve the others, and reports the end.
+		_, err := handlers.Consume(l, s.rx, verify, handlers.OnDone(func(err error) {
+			s.done, s.end = true, err
+			if remaining--; remaining == 0 {
+				l.Stop()
 			}
-		}), loop.Readable)
+		}))
 		if err != nil {
 			return err
 		}
@@ -179,7 +167,7 @@ func run(producers int, items uint64, procs bool, spin time.Duration, capacity i
 		switch {
 		case s.err != nil:
 			failures = append(failures, s.err)
-		case !s.done || !errors.Is(s.end, io.EOF):
+		case !s.done || s.end != nil:
 			failures = append(failures, fmt.Errorf("producer %d: ended with %v", s.id, s.end))
 		case s.next != items:
 			failures = append(failures, fmt.Errorf("producer %d: received %d of %d items", s.id, s.next, items))
