@@ -5,9 +5,11 @@ package fdring_test
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/fdring/fdring"
 	"github.com/fdring/fdring/ring"
+	"github.com/fdring/fdring/shm"
 	"golang.org/x/sys/unix"
 )
 
@@ -75,6 +78,8 @@ func runChild(mode, path, nstr string) int {
 			return 5
 		}
 		return 0
+	case "hostile":
+		return hostileProducer(ctx, path)
 	case "wrong-type":
 		type other struct{ A, B uint32 }
 		_, err := fdring.DialContext[other](ctx, path, 64)
@@ -536,4 +541,152 @@ func TestCrossProcessNoFdLeak(t *testing.T) {
 	if after := fdCount(t); after != before {
 		t.Fatalf("fds: %d before, %d after %d Dial/Accept/Close cycles", before, after, cycles)
 	}
+}
+
+// TestAcceptChecksPeerUID: a producer running as another user is refused
+// (SO_PEERCRED), unless the Listener allows its uid. Needs root to start a
+// child as uid 65534.
+func TestAcceptChecksPeerUID(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run a child as another user")
+	}
+	const nobody = 65534
+	// The child must be able to execute the test binary and reach the
+	// socket: copy the binary to a world-readable place, open the socket.
+	dir, err := os.MkdirTemp("", "fdring-uid-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "fdring.test")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "uid.sock")
+	l, err := fdring.Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	os.Chmod(path, 0o666)
+
+	start := func() *exec.Cmd {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		t.Cleanup(cancel)
+		cmd := exec.CommandContext(ctx, bin, "-test.run=^$")
+		cmd.Env = append(os.Environ(), "FDRING_CHILD=produce", "FDRING_PATH="+path, "FDRING_N=1000")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd
+	}
+	cmd := start()
+	if _, err := fdring.AcceptContext[uint64](testCtx(t), l); !errors.Is(err, fdring.ErrNotAllowed) {
+		t.Fatalf("Accept of uid %d = %v, want ErrNotAllowed", nobody, err)
+	}
+	if err := cmd.Wait(); err == nil {
+		t.Fatal("the refused producer's Dial succeeded")
+	}
+
+	l.AllowUIDs(nobody)
+	start()
+	rx := accept(t, l)
+	if got, err := drain(t, rx); got != 1000 || err != io.EOF {
+		t.Fatalf("allowed producer: %d items, %v", got, err)
+	}
+}
+
+// hostileProducer does the handshake by hand, then keeps rewriting every
+// word of the shared header (and publishing garbage) for a while, as a
+// malicious process sharing the ring could.
+func hostileProducer(ctx context.Context, path string) int {
+	const capacity = 64
+	size := ring.Size[uint64](capacity)
+	region, err := shm.Create("hostile", size)
+	if err != nil {
+		return 2
+	}
+	if _, err := ring.Init[uint64](region.Bytes(), capacity); err != nil {
+		return 2
+	}
+	data, _ := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	space, _ := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unixpacket", path)
+	if err != nil {
+		return 3
+	}
+	conn := c.(*net.UnixConn)
+	if err := shm.SendFds(conn, fdring.EncodeHello[uint64](capacity), region.Fd(), data, space); err != nil {
+		return 4
+	}
+	reply := make([]byte, 16)
+	if _, err := conn.Read(reply); err != nil {
+		return 5
+	}
+	m := region.Bytes()
+	words := []int{ring.OffMagic, ring.OffVersion, ring.OffCapacity, ring.OffTail, ring.OffHead,
+		ring.OffRxState, ring.OffTxState, ring.OffElemSize}
+	rng := rand.New(rand.NewPCG(9, 9))
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1)
+	for start := time.Now(); time.Since(start) < time.Second; {
+		off := words[rng.IntN(len(words))]
+		var v uint64
+		switch rng.IntN(4) {
+		case 0:
+			v = rng.Uint64()
+		case 1:
+			v = uint64(rng.IntN(4))
+		case 2:
+			v = binary.NativeEndian.Uint64(m[ring.OffHead:]) + uint64(rng.IntN(2*capacity))
+		default:
+			v = ^uint64(0) - uint64(rng.IntN(3))
+		}
+		if off == ring.OffRxState || off == ring.OffTxState || off == ring.OffVersion || off == ring.OffElemSize {
+			binary.NativeEndian.PutUint32(m[off:], uint32(v))
+		} else {
+			binary.NativeEndian.PutUint64(m[off:], v)
+		}
+		for i := ring.HeaderSize; i < len(m); i += 8 {
+			m[i] = byte(rng.Uint32())
+		}
+		unix.Write(data, one[:])
+	}
+	return 0
+}
+
+// TestHostileProducer: a producer process that rewrites the shared header
+// at random while the consumer reads. The consumer may see garbage data
+// (a hostile peer can always send wrong data), but it must never panic or
+// touch memory outside the mapping, and it must end with ErrCorrupt or,
+// once the producer is gone, ErrPeerGone.
+func TestHostileProducer(t *testing.T) {
+	l := listen(t)
+	cmd, _ := child(t, "hostile", l.Path(), 0)
+	rx := accept(t, l)
+	ctx := testCtx(t)
+	var items uint64
+	var err error
+	for err == nil {
+		_, err = rx.RecvWait(ctx, func(d []uint64) int {
+			if len(d) > 64 {
+				t.Fatalf("read got %d elements from a ring of 64", len(d))
+			}
+			items += uint64(len(d))
+			return len(d)
+		})
+	}
+	if !errors.Is(err, fdring.ErrCorrupt) && !errors.Is(err, fdring.ErrPeerGone) {
+		t.Fatalf("after %d items: %v, want ErrCorrupt or ErrPeerGone", items, err)
+	}
+	t.Logf("consumer took %d items, then: %v", items, err)
+	cmd.Wait()
 }

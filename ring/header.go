@@ -71,13 +71,30 @@ const (
 // HeaderSize is the number of bytes before the first element.
 const HeaderSize = headerSize
 
+// Offsets of the header's words, as drawn above: the ABI, for tools and
+// tests that inspect a mapping. TestLayout pins them.
+const (
+	OffMagic       = 0
+	OffVersion     = 8
+	OffHeaderSize  = 12
+	OffElemSize    = 16
+	OffElemAlign   = 20
+	OffCapacity    = 24
+	OffFingerprint = 32
+	OffTail        = 128
+	OffHead        = 256
+	OffRxState     = 384
+	OffTxState     = 512
+)
+
 func init() {
 	// The header layout is an ABI; a change here must be a compile error,
 	// not a silent incompatibility.
 	var h header
-	if unsafe.Sizeof(h) != headerSize || unsafe.Offsetof(h.tail) != 128 ||
-		unsafe.Offsetof(h.head) != 256 || unsafe.Offsetof(h.rxState) != 384 ||
-		unsafe.Offsetof(h.txState) != 512 {
+	if unsafe.Sizeof(h) != headerSize || unsafe.Offsetof(h.tail) != OffTail ||
+		unsafe.Offsetof(h.head) != OffHead || unsafe.Offsetof(h.rxState) != OffRxState ||
+		unsafe.Offsetof(h.txState) != OffTxState || unsafe.Offsetof(h.capacity) != OffCapacity ||
+		unsafe.Offsetof(h.fingerprint) != OffFingerprint || unsafe.Offsetof(h.elemAlign) != OffElemAlign {
 		panic("ring: header layout drifted")
 	}
 	var m [8]byte

@@ -47,19 +47,24 @@ func TestLayout(t *testing.T) {
 		size int
 		want uint64
 	}{
-		{"magic", ring.OffMagic, 8, ring.Magic},
-		{"version", ring.OffVersion, 4, uint64(ring.Version)},
-		{"headerSize", ring.OffHeaderSize, 4, 640},
-		{"elemSize", ring.OffElemSize, 4, uint64(unsafe.Sizeof(sample{}))},
-		{"elemAlign", ring.OffElemAlign, 4, uint64(unsafe.Alignof(sample{}))},
-		{"capacity", ring.OffCapacity, 8, 64},
-		{"fingerprint", ring.OffFingerprint, 8, ring.Fingerprint[sample]()},
-		{"tail", ring.OffTail, 8, 0},
-		{"head", ring.OffHead, 8, 0},
-		{"rxState", ring.OffRxState, 4, 0},
-		{"txState", ring.OffTxState, 4, 0},
+		{"magic", 0, 8, ring.Magic},
+		{"version", 8, 4, uint64(ring.Version)},
+		{"headerSize", 12, 4, 640},
+		{"elemSize", 16, 4, uint64(unsafe.Sizeof(sample{}))},
+		{"elemAlign", 20, 4, uint64(unsafe.Alignof(sample{}))},
+		{"capacity", 24, 8, 64},
+		{"fingerprint", 32, 8, ring.Fingerprint[sample]()},
+		{"tail", 128, 8, 0},
+		{"head", 256, 8, 0},
+		{"rxState", 384, 4, 0},
+		{"txState", 512, 4, 0},
 	}
-	for _, c := range checks {
+	exported := []int{ring.OffMagic, ring.OffVersion, ring.OffHeaderSize, ring.OffElemSize, ring.OffElemAlign,
+		ring.OffCapacity, ring.OffFingerprint, ring.OffTail, ring.OffHead, ring.OffRxState, ring.OffTxState}
+	for i, c := range checks {
+		if exported[i] != c.off {
+			t.Errorf("exported offset of %s = %d, the ABI says %d", c.name, exported[i], c.off)
+		}
 		var got uint64
 		if c.size == 8 {
 			got = le.Uint64(m[c.off:])
