@@ -1,6 +1,5 @@
 package ring
 
-
 func Fingerprint[T any]() uint64 {
 	d, err := describe[T]()
 	if err != nil {
