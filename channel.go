@@ -158,27 +158,47 @@ func (s *sideState) close() (first, release bool) {
 // peer's index line into this core's cache, and the peer's next publish
 // must then win it back; a poller that leaves the peer alone for a few
 // hundred nanoseconds lets it publish many elements at local-cache speed,
-// and then picks them all up with one miss.
+// and then picks them all up with one miss. The clock is read once per
+// clockEvery polls at full backoff (about every 2 us), and so is
+// runtime.Gosched: should the peer goroutine share this P, it gets to run
+// (spinning would only delay it); otherwise Gosched returns at once.
 func spinUntil(d time.Duration, ready func() bool) bool {
 	if d <= 0 {
 		return false
 	}
-	deadline := time.Now().Add(d)
-	for backoff := minBackoff; ; backoff = min(2*backoff, maxBackoff) {
+	start := time.Now()
+	backoff := minBackoff
+	for i := 1; ; i++ {
 		if ready() {
 			return true
 		}
+		pause(backoff)
 		if backoff < maxBackoff {
-			pause(backoff)
+			backoff *= 2
 			continue
 		}
-		// At full backoff, yield instead: if the peer goroutine shares
-		// this P it gets to run (spinning would only delay it), and if
-		// not, Gosched returns at once.
-		runtime.Gosched()
-		if time.Now().After(deadline) {
-			return ready()
+		if i%clockEvery == 0 {
+			if time.Since(start) >= d {
+				return ready()
+			}
+			runtime.Gosched()
 		}
+	}
+}
+
+// Backoff bounds, in iterations of pause (about half a nanosecond each),
+// and how many full-backoff polls pass between clock reads.
+const (
+	minBackoff = 8
+	maxBackoff = 512
+	clockEvery = 8
+)
+
+// pause burns about n cycles without touching memory.
+//
+//go:noinline
+func pause(n int) {
+	for i := 0; i < n; i++ {
 	}
 }
 
@@ -193,20 +213,6 @@ func wakeSpin(spin time.Duration) time.Duration {
 		return 0
 	}
 	return 50 * time.Microsecond
-}
-
-// Backoff bounds, in iterations of pause (about half a nanosecond each).
-const (
-	minBackoff = 8
-	maxBackoff = 2048
-)
-
-// pause burns about n cycles without touching memory.
-//
-//go:noinline
-func pause(n int) {
-	for i := 0; i < n; i++ {
-	}
 }
 
 // checkCount panics when a fill or read callback returned a count outside

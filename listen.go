@@ -246,7 +246,7 @@ func handshakeAccept[T any](ctx context.Context, conn *net.UnixConn, l *Listener
 	if _, err := conn.Write(encodeReply(replyOK)); err != nil {
 		data.Close()
 		space.Close()
-		return nil, err
+		return nil, fmt.Errorf("%w: the producer hung up during the handshake: %w", ErrHandshake, err)
 	}
 	conn.SetDeadline(time.Time{})
 	c := &channel[T]{ring: r, data: data, space: space, spin: DefaultSpin, release: region.Close}
