@@ -189,8 +189,8 @@ func spinUntil(d time.Duration, ready func() bool) bool {
 // Backoff bounds, in iterations of pause (about half a nanosecond each),
 // and how many full-backoff polls pass between clock reads.
 const (
-	minBackoff = 8
-	maxBackoff = 512
+	minBackoff = 64
+	maxBackoff = 1024
 	clockEvery = 8
 )
 

@@ -32,7 +32,7 @@ func benchFanIn(b *testing.B, rings int, spin time.Duration) {
 		if _, err := l.Watch(r, HandlerFunc(func(Token, Event) {
 			n, _ := r.recv(func(uint64) {})
 			remaining -= n
-			if remaining == 0 {
+			if n > 0 && remaining == 0 {
 				close(done)
 			}
 		}), Readable); err != nil {

@@ -51,6 +51,8 @@ type Loop struct {
 	wake   *wakeFD
 	base   time.Time
 
+	lastPoll time.Duration // since base, of the last poller.wait (loop goroutine only)
+
 	// Loop goroutine only.
 	slots     []slot
 	free      []uint32
@@ -349,18 +351,23 @@ func (l *Loop) round(mayBlock bool) error {
 	if mayBlock {
 		msec = l.prepareSleep()
 	}
-	n, err := l.poller.wait(l.events, msec)
-	if msec != 0 {
-		l.state.Store(stateAwake)
-		l.counts.local[cPollsBlocking]++
-		if n > 0 {
-			l.counts.local[cWakeups]++
+	var n int
+	var err error
+	if !mayBlock || msec != 0 || l.fdPollDue() {
+		n, err = l.poller.wait(l.events, msec)
+		l.lastPoll = time.Since(l.base)
+		if msec != 0 {
+			l.state.Store(stateAwake)
+			l.counts.local[cPollsBlocking]++
+			if n > 0 {
+				l.counts.local[cWakeups]++
+			}
+		} else {
+			l.counts.local[cPollsNonBlocking]++
 		}
-	} else {
-		l.counts.local[cPollsNonBlocking]++
-	}
-	if err != nil {
-		return fmt.Errorf("loop: poll: %w", err)
+		if err != nil {
+			return fmt.Errorf("loop: poll: %w", err)
+		}
 	}
 	for i := range l.events[:n] {
 		l.dispatch(l.events[i])
@@ -380,6 +387,17 @@ func (l *Loop) round(mayBlock bool) error {
 
 // prepareSleep returns the poll timeout for this round; when it is not zero
 // the loop has declared itself sleeping (waker.go).
+// fdPollInterval bounds how long fd sources wait while rings keep the loop
+// busy: a round that does not block polls the fds only if this much time
+// passed since the last poll, so a loop fed by rings (or a spin that found
+// work) makes no syscall per round, and sockets still wait at most this
+// long for service.
+const fdPollInterval = 20 * time.Microsecond
+
+func (l *Loop) fdPollDue() bool {
+	return time.Since(l.base)-l.lastPoll >= fdPollInterval
+}
+
 func (l *Loop) prepareSleep() int {
 	if len(l.ready) > 0 || l.postPending.Load() || l.shouldStop() {
 		return 0
