@@ -272,6 +272,10 @@ func (r *Receiver[T]) Arm() bool {
 // WaitClear consumes the signal on Fd after it fired.
 func (r *Receiver[T]) WaitClear() error { return r.ch.data.Clear() }
 
+// EdgeTriggered reports whether Fd is an eventfd, which an event loop may
+// register edge-triggered and never clear (see loop.EdgeSource).
+func (r *Receiver[T]) EdgeTriggered() bool { return notify.Edge(r.ch.data) }
+
 // Cap returns the ring's capacity in elements.
 func (r *Receiver[T]) Cap() int { return r.ch.ring.Cap() }
 

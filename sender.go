@@ -267,6 +267,10 @@ func (s *Sender[T]) Arm() bool {
 // WaitClear consumes the signal on Fd after it fired.
 func (s *Sender[T]) WaitClear() error { return s.ch.space.Clear() }
 
+// EdgeTriggered reports whether Fd is an eventfd, which an event loop may
+// register edge-triggered and never clear (see loop.EdgeSource).
+func (s *Sender[T]) EdgeTriggered() bool { return notify.Edge(s.ch.space) }
+
 // Cap returns the ring's capacity in elements.
 func (s *Sender[T]) Cap() int { return s.ch.ring.Cap() }
 

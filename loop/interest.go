@@ -14,6 +14,10 @@ const (
 	Writable
 )
 
+// edgeTriggered is internal: a ring source whose fd may be registered
+// edge-triggered (see EdgeSource). Backends that cannot ignore it.
+const edgeTriggered Interest = 1 << 7
+
 // IsReadable reports whether i includes Readable.
 func (i Interest) IsReadable() bool { return i&Readable != 0 }
 

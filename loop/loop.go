@@ -138,6 +138,9 @@ func (l *Loop) Watch(src Source, h Handler, interest Interest) (Token, error) {
 	s := &l.slots[tok.slot]
 	s.h = h
 	s.ring, _ = src.(RingSource)
+	if es, ok := src.(EdgeSource); ok && l.poller.edge() && es.EdgeTriggered() {
+		s.edge = true
+	}
 	if err := l.setInterest(tok.slot, interest); err != nil {
 		l.freeSlot(tok.slot)
 		return Token{}, fmt.Errorf("loop: watch fd %d: %w", fd, err)
@@ -195,6 +198,9 @@ func (l *Loop) setInterest(idx uint32, in Interest) error {
 	want := in
 	if s.ring != nil && in != 0 {
 		want = Readable
+		if s.edge {
+			want |= edgeTriggered
+		}
 	}
 	var err error
 	tok := Token{slot: idx, gen: s.gen}
@@ -443,12 +449,14 @@ func (l *Loop) dispatch(e pollEvent) {
 			}
 			return
 		}
-		err := s.ring.WaitClear()
-		if s = l.live(e.tok); s == nil {
-			return
-		}
-		if err != nil {
-			s.extra |= EventError
+		if !s.edge {
+			err := s.ring.WaitClear()
+			if s = l.live(e.tok); s == nil {
+				return
+			}
+			if err != nil {
+				s.extra |= EventError
+			}
 		}
 		if s.interest != 0 {
 			l.queue(e.tok.slot)

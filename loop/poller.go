@@ -21,6 +21,8 @@ import "golang.org/x/sys/unix"
 //	       not an error: it returns 0 events, and the loop recomputes its
 //	       timeout. Level-triggered: a registration that is still ready is
 //	       reported again by the next wait.
+//	edge   whether add/mod honour the internal edgeTriggered interest bit
+//	       (register edge-triggered: reported once per new readiness).
 //	close  release the backend.
 //
 // The wake side of the contract is wakeFD (wakefd_linux.go: eventfd;
@@ -32,6 +34,7 @@ type poller interface {
 	mod(fd int, tok Token, in Interest) error
 	del(fd int) error
 	wait(out []pollEvent, msec int) (int, error)
+	edge() bool
 	close() error
 }
 

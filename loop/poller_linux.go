@@ -34,8 +34,13 @@ func epollMask(in Interest) uint32 {
 	if in.IsWritable() {
 		m |= unix.EPOLLOUT
 	}
+	if in&edgeTriggered != 0 {
+		m |= unix.EPOLLET
+	}
 	return m
 }
+
+func (p *epoller) edge() bool { return true }
 
 func (p *epoller) ctl(op, fd int, tok Token, in Interest) error {
 	ev := unix.EpollEvent{Events: epollMask(in), Fd: int32(tok.slot), Pad: int32(tok.gen)}

@@ -113,6 +113,9 @@ func (p *pollPoller) wait(out []pollEvent, msec int) (int, error) {
 	return n, nil
 }
 
+// edge: poll(2) is level-triggered only.
+func (p *pollPoller) edge() bool { return false }
+
 func (p *pollPoller) close() error {
 	p.fds, p.toks, p.index = nil, nil, nil
 	return nil

@@ -20,6 +20,18 @@ type RingSource interface {
 	WaitClear() error // consume the signal on Fd after it fired
 }
 
+// EdgeSource is an optional extension of RingSource. EdgeTriggered reports
+// that every signal on Fd is a new readiness edge and that signals never
+// fill the fd up, so it never needs clearing (true of an eventfd: each write
+// adds to a 64-bit counter and wakes epoll). The epoll backend then
+// registers such an fd edge-triggered and does not call WaitClear: one
+// syscall less per wakeup. Backends without edge triggering (poll(2)) keep
+// calling WaitClear.
+type EdgeSource interface {
+	RingSource
+	EdgeTriggered() bool
+}
+
 // Handler receives the events of a watched Source. It runs on the loop
 // goroutine; tok is the Token Watch returned, ev the readiness observed.
 type Handler interface {

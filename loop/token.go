@@ -54,6 +54,7 @@ type slot struct {
 	fd         int
 	h          Handler
 	ring       RingSource // non-nil for ring sources
+	edge       bool       // ring fd registered edge-triggered: no WaitClear
 	conn       *Conn
 	ln         *Listener
 }

@@ -81,6 +81,17 @@ func FromFds(rfd, wfd int) (Notifier, error) {
 	return &fdNotifier{rfd: rfd, wfd: wfd, packet: isPacketSocket(rfd)}, nil
 }
 
+// Edge reports whether every Signal of n makes a new readiness edge on its
+// fd and signals never fill the fd up, so that a waiter registered
+// edge-triggered (EPOLLET) need not Clear it: true for eventfds (each write
+// adds to a 64-bit counter and wakes its waiters), false for pipes and
+// sockets (a pipe full of unread signals takes no more) and for notifiers
+// this package did not make.
+func Edge(n Notifier) bool {
+	f, ok := n.(*fdNotifier)
+	return ok && f.word
+}
+
 // fdNotifier implements every kind: eventfd (rfd == wfd, word writes) and
 // pipe-like pairs (byte writes).
 type fdNotifier struct {

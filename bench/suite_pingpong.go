@@ -1,0 +1,591 @@
+package main
+
+// Suite pingpong: this process sends a message to a child process, which
+// sends it back; one message in flight; the figure is ns per round trip
+// (lower is better). Each side copies the message in and out of its own
+// buffer and the parent checks the stamp of every echo.
+//
+//	fdring       two byte rings (request, response), each side served by a
+//	             loop.Loop with no spin: it sleeps on the ring's eventfd
+//	fdring-spin  the same with loop.WithSpin(pingpongSpin) on both sides
+//	eventfd      the wakeup alone: two raw eventfds and epoll_wait, the
+//	             message copied through a shared memfd page (no ring)
+//	unixsocket   socketpair, blocking read/write
+//	pipe         two pipes, blocking read/write
+//	shmipc       one shmipc-go stream (WriteBytes+Flush, ReadBytes)
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/cloudwego/shmipc-go"
+	"github.com/fdring/fdring"
+	"github.com/fdring/fdring/loop"
+	"golang.org/x/sys/unix"
+)
+
+// pingpongSpin is how long fdring-spin's loops poll their rings before
+// sleeping: far above a spinning round trip (well under a microsecond), so
+// that only a descheduled peer makes a side sleep.
+const pingpongSpin = 200 * time.Microsecond
+
+// pingpongRingCap holds a few of the largest messages.
+const pingpongRingCap = 64 << 10
+
+type pingpongArgs struct {
+	Impl    string
+	Msg     int
+	ReqPath string // fdring: the child listens here for the request ring; shmipc: its listener
+	Dir     string
+}
+
+var pingpongImpls = []string{"fdring", "fdring-spin", "eventfd", "unixsocket", "pipe", "shmipc"}
+
+func pingpongSuite(config) suite {
+	s := suite{name: "pingpong", note: fmt.Sprintf("pingpong: parent <-> child process, one message in flight; "+
+		"fdring sleeps (loops without spin), fdring-spin loops WithSpin(%v); eventfd is the bare wakeup "+
+		"(eventfd+epoll, message through a shared page); sockets and pipes blocking; ns: lower is better", pingpongSpin)}
+	for _, c := range []struct {
+		name string
+		msg  int
+	}{{"8B", 8}, {"4KiB", 4 << 10}} {
+		bc := benchCase{name: c.name, unit: "ns", kind: latency, n0: 2000, nMin: 500, nMax: 1 << 30}
+		for _, im := range pingpongImpls {
+			bc.impls = append(bc.impls, impl{name: im, run: func(ctx context.Context, n int64) (sample, error) {
+				return runPingpong(ctx, im, c.msg, n)
+			}})
+		}
+		s.cases = append(s.cases, bc)
+	}
+	return s
+}
+
+// pinger is the parent's side of one implementation: setup before the
+// child is ready, then n timed round trips.
+type pinger struct {
+	files []*os.File          // the child's fds
+	after func() error        // after the child said ready (connect)
+	run   func(n int64) error // the timed round trips
+	close func()              // release
+}
+
+func runPingpong(ctx context.Context, im string, msg int, n int64) (sample, error) {
+	dir, cleanup, err := tempDir()
+	if err != nil {
+		return sample{}, err
+	}
+	defer cleanup()
+	a := pingpongArgs{Impl: im, Msg: msg, ReqPath: filepath.Join(dir, "req"), Dir: dir}
+	var pg pinger
+	switch im {
+	case "fdring", "fdring-spin":
+		pg, err = fdringPinger(ctx, a)
+	case "eventfd":
+		pg, err = eventfdPinger(ctx, a)
+	case "unixsocket":
+		pg, err = socketPinger(a)
+	case "pipe":
+		pg, err = pipePinger(a)
+	case "shmipc":
+		pg, err = shmipcPinger(a)
+	default:
+		err = fmt.Errorf("unknown impl %q", im)
+	}
+	if err != nil {
+		return sample{}, err
+	}
+	defer pg.close()
+	p, err := spawn(ctx, "pingpong-echo", a, pg.files...)
+	for _, f := range pg.files {
+		f.Close()
+	}
+	if err != nil {
+		return sample{}, err
+	}
+	defer p.kill()
+	if _, err := p.expect("ready"); err != nil {
+		return sample{}, err
+	}
+	if pg.after != nil {
+		if err := pg.after(); err != nil {
+			return sample{}, err
+		}
+	}
+	start := time.Now()
+	if err := pg.run(n); err != nil {
+		return sample{}, err
+	}
+	return sample{units: float64(n), elapsed: time.Since(start)}, nil
+}
+
+// roundTrips runs the generic client: send, receive, check.
+func roundTrips(n int64, msg int, send func([]byte) error, recv func([]byte) error) error {
+	out, in := pattern(msg), make([]byte, msg)
+	for i := range n {
+		stamp(out, i)
+		if err := send(out); err != nil {
+			return err
+		}
+		if err := recv(in); err != nil {
+			return err
+		}
+		if err := checkStamp(in, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func socketPinger(a pingpongArgs) (pinger, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return pinger{}, err
+	}
+	fd := fds[0]
+	return pinger{
+		files: []*os.File{os.NewFile(uintptr(fds[1]), "sock")},
+		run: func(n int64) error {
+			return roundTrips(n, a.Msg, func(b []byte) error { return writeFull(fd, b) },
+				func(b []byte) error { return readFull(fd, b) })
+		},
+		close: func() { unix.Close(fd) },
+	}, nil
+}
+
+func pipePinger(a pingpongArgs) (pinger, error) {
+	var req, resp [2]int
+	if err := unix.Pipe2(req[:], unix.O_CLOEXEC); err != nil {
+		return pinger{}, err
+	}
+	if err := unix.Pipe2(resp[:], unix.O_CLOEXEC); err != nil {
+		unix.Close(req[0])
+		unix.Close(req[1])
+		return pinger{}, err
+	}
+	return pinger{
+		files: []*os.File{os.NewFile(uintptr(req[0]), "req"), os.NewFile(uintptr(resp[1]), "resp")},
+		run: func(n int64) error {
+			return roundTrips(n, a.Msg, func(b []byte) error { return writeFull(req[1], b) },
+				func(b []byte) error { return readFull(resp[0], b) })
+		},
+		close: func() { unix.Close(req[1]); unix.Close(resp[0]) },
+	}, nil
+}
+
+// efdSide is one side of the eventfd implementation: it signals out and
+// waits on in through its own epoll set.
+type efdSide struct {
+	out, in, ep int
+	shm         []byte // [request | response]
+	events      [1]unix.EpollEvent
+	val         [8]byte
+}
+
+func newEfdSide(out, in int, shm []byte) (*efdSide, error) {
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, in, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(in)}); err != nil {
+		unix.Close(ep)
+		return nil, err
+	}
+	return &efdSide{out: out, in: in, ep: ep, shm: shm}, nil
+}
+
+func (s *efdSide) signal() error {
+	s.val = [8]byte{1}
+	for {
+		_, err := unix.Write(s.out, s.val[:])
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// wait blocks until in is signalled. It wakes up every 100 ms to check
+// ctx (a dead peer never signals): only a slow wait pays for that.
+func (s *efdSide) wait(ctx context.Context) error {
+	for {
+		n, err := unix.EpollWait(s.ep, s.events[:], 100)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == nil && n == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := unix.Read(s.in, s.val[:]); err != nil && err != unix.EINTR {
+			return err
+		}
+		return nil
+	}
+}
+
+func eventfdPinger(ctx context.Context, a pingpongArgs) (pinger, error) {
+	req, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+	if err != nil {
+		return pinger{}, err
+	}
+	resp, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(req)
+		return pinger{}, err
+	}
+	mfd, err := unix.MemfdCreate("pingpong", unix.MFD_CLOEXEC)
+	if err == nil {
+		err = unix.Ftruncate(mfd, int64(2*a.Msg))
+	}
+	var shm []byte
+	if err == nil {
+		shm, err = unix.Mmap(mfd, 0, 2*a.Msg, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	}
+	var side *efdSide
+	if err == nil {
+		side, err = newEfdSide(req, resp, shm)
+	}
+	if err != nil {
+		unix.Close(req)
+		unix.Close(resp)
+		if mfd >= 0 {
+			unix.Close(mfd)
+		}
+		return pinger{}, err
+	}
+	// The child gets duplicates; ours stay open for the parent's side.
+	files := []*os.File{dupFile(req, "req"), dupFile(resp, "resp"), os.NewFile(uintptr(mfd), "shm")}
+	if files[0] == nil || files[1] == nil {
+		for _, f := range files {
+			if f != nil {
+				f.Close()
+			}
+		}
+		unix.Close(side.ep)
+		unix.Close(req)
+		unix.Close(resp)
+		unix.Munmap(shm)
+		return pinger{}, errors.New("eventfd: dup failed")
+	}
+	return pinger{
+		files: files,
+		run: func(n int64) error {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			return roundTrips(n, a.Msg, func(b []byte) error {
+				copy(side.shm[:a.Msg], b)
+				return side.signal()
+			}, func(b []byte) error {
+				if err := side.wait(ctx); err != nil {
+					return err
+				}
+				copy(b, side.shm[a.Msg:])
+				return nil
+			})
+		},
+		close: func() {
+			unix.Close(side.ep)
+			unix.Close(req)
+			unix.Close(resp)
+			unix.Munmap(shm)
+		},
+	}, nil
+}
+
+func dupFile(fd int, name string) *os.File {
+	d, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	return os.NewFile(uintptr(d), name)
+}
+
+func shmipcPinger(a pingpongArgs) (pinger, error) {
+	var (
+		sm *shmipc.SessionManager
+		st *shmipc.Stream
+	)
+	return pinger{
+		after: func() (err error) {
+			conf := shmipc.DefaultSessionManagerConfig()
+			conf.Config = shmipcConfig(a.Dir, a.Msg)
+			conf.Network, conf.Address = "unix", a.ReqPath
+			if sm, err = shmipc.NewSessionManager(conf); err != nil {
+				return err
+			}
+			st, err = sm.GetStream()
+			return err
+		},
+		run: func(n int64) error {
+			w, r := st.BufferWriter(), st.BufferReader()
+			return roundTrips(n, a.Msg, func(b []byte) error {
+				if _, err := w.WriteBytes(b); err != nil {
+					return err
+				}
+				return st.Flush(false)
+			}, func(b []byte) error {
+				got, err := r.ReadBytes(len(b))
+				if err != nil {
+					return err
+				}
+				copy(b, got)
+				r.ReleasePreviousRead()
+				return nil
+			})
+		},
+		close: func() {
+			if sm != nil {
+				sm.Close()
+			}
+		},
+	}, nil
+}
+
+// fdringPinger: the child listens for the request ring (we Dial it), we
+// listen for the response ring (the child Dials it); then a loop serves the
+// response ring and sends each next request from its handler.
+func fdringPinger(ctx context.Context, a pingpongArgs) (pinger, error) {
+	respPath := filepath.Join(a.Dir, "resp")
+	l, err := fdring.Listen(respPath)
+	if err != nil {
+		return pinger{}, err
+	}
+	var (
+		tx *fdring.Sender[byte]
+		rx *fdring.Receiver[byte]
+	)
+	spin := time.Duration(0)
+	if a.Impl == "fdring-spin" {
+		spin = pingpongSpin
+	}
+	return pinger{
+		after: func() (err error) {
+			if tx, err = fdring.DialContext[byte](ctx, a.ReqPath, pingpongRingCap); err != nil {
+				return err
+			}
+			rx, err = fdring.AcceptContext[byte](ctx, l)
+			return err
+		},
+		run: func(n int64) error {
+			lp, err := loop.New(loop.WithSpin(spin))
+			if err != nil {
+				return err
+			}
+			defer lp.Close()
+			out, in := pattern(a.Msg), make([]byte, a.Msg)
+			send := func(i int64) error {
+				stamp(out, i)
+				k, err := tx.Send(func(f []byte) int { return copy(f, out) })
+				if err == nil && k != len(out) {
+					err = errors.New("request ring full")
+				}
+				return err
+			}
+			var (
+				i    int64
+				ferr error
+			)
+			read := func(d []byte) int {
+				if len(d) < a.Msg {
+					return 0
+				}
+				return copy(in, d[:a.Msg])
+			}
+			_, err = lp.Watch(rx, loop.HandlerFunc(func(loop.Token, loop.Event) {
+				for {
+					k, err := rx.Recv(read)
+					if err == nil && k == 0 {
+						return
+					}
+					if err == nil {
+						err = checkStamp(in, i)
+					}
+					if err == nil {
+						if i++; i == n {
+							lp.Stop()
+							return
+						}
+						err = send(i)
+					}
+					if err != nil {
+						ferr = err
+						lp.Stop()
+						return
+					}
+				}
+			}), loop.Readable)
+			if err != nil {
+				return err
+			}
+			if err := send(0); err != nil {
+				return err
+			}
+			if err := lp.Run(ctx); err != nil {
+				return err
+			}
+			return ferr
+		},
+		close: func() {
+			if tx != nil {
+				tx.Close()
+			}
+			if rx != nil {
+				rx.Close()
+			}
+			l.Close()
+		},
+	}, nil
+}
+
+// pingpongEcho is the child: it echoes every message until the parent goes.
+func pingpongEcho(ctl *childCtl) error {
+	var a pingpongArgs
+	if err := ctl.decode(&a); err != nil {
+		return err
+	}
+	buf := make([]byte, a.Msg)
+	switch a.Impl {
+	case "unixsocket", "pipe":
+		in, out := 3, 3
+		if a.Impl == "pipe" {
+			out = 4
+		}
+		ctl.ready("")
+		for {
+			if err := readFull(in, buf); err != nil {
+				return nil // the parent is done
+			}
+			if err := writeFull(out, buf); err != nil {
+				return nil
+			}
+		}
+	case "eventfd":
+		shm, err := unix.Mmap(5, 0, 2*a.Msg, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+		if err != nil {
+			return err
+		}
+		side, err := newEfdSide(4, 3, shm)
+		if err != nil {
+			return err
+		}
+		runtime.LockOSThread()
+		ctl.ready("")
+		for {
+			if err := side.wait(context.Background()); err != nil {
+				return err
+			}
+			copy(buf, shm[:a.Msg])
+			copy(shm[a.Msg:], buf)
+			if err := side.signal(); err != nil {
+				return err
+			}
+		}
+	case "shmipc":
+		ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: a.ReqPath, Net: "unix"})
+		if err != nil {
+			return err
+		}
+		ctl.ready("")
+		conn, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		sess, err := shmipc.Server(conn, shmipcConfig(a.Dir, a.Msg))
+		if err != nil {
+			return err
+		}
+		st, err := sess.AcceptStream()
+		if err != nil {
+			return err
+		}
+		r, w := st.BufferReader(), st.BufferWriter()
+		for {
+			got, err := r.ReadBytes(a.Msg)
+			if err != nil {
+				return nil // the parent is done
+			}
+			copy(buf, got)
+			r.ReleasePreviousRead()
+			if _, err := w.WriteBytes(buf); err != nil {
+				return err
+			}
+			if err := st.Flush(false); err != nil {
+				return err
+			}
+		}
+	case "fdring", "fdring-spin":
+		return fdringEcho(ctl, a, buf)
+	}
+	return fmt.Errorf("unknown impl %q", a.Impl)
+}
+
+func fdringEcho(ctl *childCtl, a pingpongArgs, buf []byte) error {
+	ctx := context.Background()
+	l, err := fdring.Listen(a.ReqPath)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	ctl.ready("")
+	rx, err := fdring.AcceptContext[byte](ctx, l)
+	if err != nil {
+		return err
+	}
+	tx, err := fdring.DialContext[byte](ctx, filepath.Join(a.Dir, "resp"), pingpongRingCap)
+	if err != nil {
+		return err
+	}
+	spin := time.Duration(0)
+	if a.Impl == "fdring-spin" {
+		spin = pingpongSpin
+	}
+	lp, err := loop.New(loop.WithSpin(spin))
+	if err != nil {
+		return err
+	}
+	read := func(d []byte) int {
+		if len(d) < a.Msg {
+			return 0
+		}
+		return copy(buf, d[:a.Msg])
+	}
+	fill := func(f []byte) int { return copy(f, buf) }
+	var ferr error
+	_, err = lp.Watch(rx, loop.HandlerFunc(func(loop.Token, loop.Event) {
+		for {
+			k, err := rx.Recv(read)
+			if err == nil && k == 0 {
+				return
+			}
+			if err == nil {
+				_, err = tx.Send(fill)
+			}
+			if err != nil {
+				ferr = err
+				lp.Stop()
+				return
+			}
+		}
+	}), loop.Readable)
+	if err != nil {
+		return err
+	}
+	if err := lp.Run(ctx); err != nil {
+		return err
+	}
+	if ferr != nil && !errors.Is(ferr, io.EOF) && !errors.Is(ferr, fdring.ErrPeerGone) && !errors.Is(ferr, fdring.ErrClosed) {
+		return ferr
+	}
+	return nil
+}

@@ -1,0 +1,219 @@
+package main
+
+// Suite ring: one producer goroutine, one consumer goroutine, in this
+// process. fdring uses the blocking calls a user would (SendWait/RecvWait:
+// spin briefly, then sleep on the fd) on a ring of 1024 elements; chan is a
+// buffered channel of the same element with capacity 1024, which has no
+// batch API, so it moves one element per operation in both u64 cases.
+// bytes/4KiB moves 4 KiB chunks: a 4 MiB byte ring through Writer/Reader,
+// a chan [4096]byte of capacity 1024 (the same 4 MiB), and os.Pipe.
+// Every consumer checks every element (u64) or every chunk's stamp (bytes).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/fdring/fdring"
+)
+
+const ringCap = 1024
+
+func ringSuite(config) suite {
+	u64 := func(batch int) []impl {
+		return []impl{
+			{"fdring", func(ctx context.Context, n int64) (sample, error) { return ringU64(ctx, n, batch) }},
+			{"chan", func(ctx context.Context, n int64) (sample, error) { return chanU64(ctx, n) }},
+		}
+	}
+	return suite{name: "ring",
+		note: "ring: in-process, 1 producer + 1 consumer goroutine; fdring ring and chan both hold 1024 elements " +
+			"(bytes: 4 MiB each); chan moves one element per operation (it has no batch API); pipe is os.Pipe",
+		cases: []benchCase{
+			{name: "u64/batch1", unit: "items/s", kind: throughput, n0: 1 << 21, nMin: 1 << 18, nMax: 1 << 34, impls: u64(1)},
+			{name: "u64/batch64", unit: "items/s", kind: throughput, n0: 1 << 23, nMin: 1 << 18, nMax: 1 << 36, impls: u64(64)},
+			{name: "bytes/4KiB", unit: "bytes/s", kind: throughput, n0: 256 << 20, nMin: 16 << 20, nMax: 1 << 36, impls: []impl{
+				{"fdring", ringBytes},
+				{"chan", chanBytes},
+				{"pipe", pipeBytes},
+			}},
+		}}
+}
+
+// pair runs produce and consume on two goroutines and times them. When
+// consume fails, abort must unblock the producer.
+func pair(produce, consume func() error, abort func()) (time.Duration, error) {
+	errc := make(chan error, 1)
+	start := time.Now()
+	go func() { errc <- produce() }()
+	cerr := consume()
+	el := time.Since(start)
+	if cerr != nil {
+		abort()
+	}
+	return el, errors.Join(cerr, <-errc)
+}
+
+func ringU64(ctx context.Context, n int64, batch int) (sample, error) {
+	tx, rx, err := fdring.New[uint64](ringCap)
+	if err != nil {
+		return sample{}, err
+	}
+	defer tx.Close()
+	defer rx.Close()
+	total := uint64(n)
+	el, err := pair(func() error {
+		next := uint64(0)
+		fill := func(f []uint64) int {
+			k := min(uint64(len(f)), uint64(batch), total-next)
+			for i := range k {
+				f[i] = next + i
+			}
+			next += k
+			return int(k)
+		}
+		for next < total {
+			if _, err := tx.SendWait(ctx, fill); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func() error {
+		want, bad := uint64(0), false
+		read := func(d []uint64) int {
+			k := min(len(d), batch)
+			for _, v := range d[:k] {
+				bad = bad || v != want
+				want++
+			}
+			return k
+		}
+		for want < total {
+			if _, err := rx.RecvWait(ctx, read); err != nil {
+				return err
+			}
+		}
+		if bad {
+			return errors.New("fdring: wrong element")
+		}
+		return nil
+	}, func() { rx.Close() })
+	return sample{units: float64(n), elapsed: el}, err
+}
+
+func chanU64(ctx context.Context, n int64) (sample, error) {
+	ch := make(chan uint64, ringCap)
+	total := uint64(n)
+	el, err := pair(func() error {
+		for i := range total {
+			ch <- i
+		}
+		return nil
+	}, func() error {
+		bad := false
+		for i := range total {
+			bad = bad || <-ch != i
+		}
+		if bad {
+			return errors.New("chan: wrong element")
+		}
+		return nil
+	}, func() {})
+	return sample{units: float64(n), elapsed: el}, err
+}
+
+const ringChunk = 4 << 10
+
+func ringBytes(ctx context.Context, n int64) (sample, error) {
+	tx, rx, err := fdring.New[byte](ringCap * ringChunk)
+	if err != nil {
+		return sample{}, err
+	}
+	defer tx.Close()
+	defer rx.Close()
+	chunks := max(1, n/ringChunk)
+	el, err := pair(func() error {
+		w := fdring.NewWriter(tx).WithContext(ctx)
+		src := pattern(ringChunk)
+		for i := range chunks {
+			stamp(src, i)
+			if _, err := w.Write(src); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func() error {
+		rd := fdring.NewReader(rx).WithContext(ctx)
+		return readChunksFrom(rd, make([]byte, ringChunk), chunks)
+	}, func() { rx.Close() })
+	return sample{units: float64(chunks * ringChunk), elapsed: el}, err
+}
+
+func chanBytes(ctx context.Context, n int64) (sample, error) {
+	ch := make(chan [ringChunk]byte, ringCap)
+	chunks := max(1, n/ringChunk)
+	el, err := pair(func() error {
+		var src [ringChunk]byte
+		copy(src[:], pattern(ringChunk))
+		for i := range chunks {
+			stamp(src[:], i)
+			ch <- src // copies the 4 KiB into the channel
+		}
+		return nil
+	}, func() error {
+		var (
+			dst [ringChunk]byte
+			err error
+		)
+		for i := range chunks {
+			dst = <-ch // copies them out
+			if e := checkStamp(dst[:], i); e != nil && err == nil {
+				err = e // keep draining: the producer must finish
+			}
+		}
+		return err
+	}, func() {})
+	return sample{units: float64(chunks * ringChunk), elapsed: el}, err
+}
+
+func pipeBytes(ctx context.Context, n int64) (sample, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return sample{}, err
+	}
+	defer r.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		r.SetDeadline(dl)
+		w.SetDeadline(dl)
+	}
+	chunks := max(1, n/ringChunk)
+	el, err := pair(func() error {
+		defer w.Close()
+		src := pattern(ringChunk)
+		for i := range chunks {
+			stamp(src, i)
+			if _, err := w.Write(src); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func() error {
+		return readChunksFrom(r, make([]byte, ringChunk), chunks)
+	}, func() { r.Close() })
+	return sample{units: float64(chunks * ringChunk), elapsed: el}, err
+}
+
+func readChunksFrom(r io.Reader, dst []byte, chunks int64) error {
+	for i := range chunks {
+		if _, err := io.ReadFull(r, dst); err != nil {
+			return fmt.Errorf("chunk %d: %w", i, err)
+		}
+		if err := checkStamp(dst, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
