@@ -159,7 +159,7 @@ func (s *sideState) close() (first, release bool) {
 // must then win it back; a poller that leaves the peer alone for a few
 // hundred nanoseconds lets it publish many elements at local-cache speed,
 // and then picks them all up with one miss. The clock is read once per
-// clockEvery polls at full backoff (about every 15 us), and so is
+// clockEvery polls at full backoff (about every 4 us), and so is
 // runtime.Gosched: should the peer goroutine share this P, it gets to run
 // (spinning would only delay it); otherwise Gosched returns at once.
 func spinUntil(d time.Duration, ready func() bool) bool {
@@ -191,7 +191,7 @@ func spinUntil(d time.Duration, ready func() bool) bool {
 const (
 	minBackoff = 512
 	maxBackoff = 4096
-	clockEvery = 8
+	clockEvery = 2
 )
 
 // pause burns about n cycles without touching memory.
