@@ -80,6 +80,8 @@ func runChild(mode, path, nstr string) int {
 		return 0
 	case "hostile":
 		return hostileProducer(ctx, path)
+	case "soak":
+		return soakProducer(path, n)
 	case "wrong-type":
 		type other struct{ A, B uint32 }
 		_, err := fdring.DialContext[other](ctx, path, 64)
