@@ -6,6 +6,13 @@ import (
 	"io"
 )
 
+var (
+	_ io.WriteCloser = (*Writer)(nil)
+	_ io.ReaderFrom  = (*Writer)(nil)
+	_ io.ReadCloser  = (*Reader)(nil)
+	_ io.WriterTo    = (*Reader)(nil)
+)
+
 // Writer adapts a byte Sender to io.Writer, io.ReaderFrom and io.Closer.
 // Write blocks until every byte is in the ring (or the receiver closes);
 // ReadFrom reads straight into ring memory, so io.Copy from a file or a
