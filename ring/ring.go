@@ -335,9 +335,6 @@ func (s *Sender[T]) Err() error { return s.r.Err() }
 // Sent returns the number of elements this side has published (its index).
 func (s *Sender[T]) Sent() uint64 { return s.r.hdr.tail.Load() }
 
-// Len returns how many elements the sender knows to be in the ring, from its
-// cached view (an upper bound: the receiver may have taken more).
-func (s *Sender[T]) Len() int { return int(s.tail - (s.limit - s.r.cap)) }
 
 // ---- Receiver ----
 
@@ -520,6 +517,3 @@ func (r *Receiver[T]) Err() error { return r.r.Err() }
 // Received returns the number of elements this side has released.
 func (r *Receiver[T]) Received() uint64 { return r.r.hdr.head.Load() }
 
-// Len returns how many elements the receiver knows to be readable from its
-// cached view (a lower bound: the producer may have published more).
-func (r *Receiver[T]) Len() int { return int(r.avail - r.head) }
