@@ -44,12 +44,15 @@
 // handler is called with Event(interest) (EventReadable for a receiver
 // watched for Readable, EventWritable for a sender watched for Writable)
 // whenever the ring is Ready, once per round, plus EventError if WaitClear
-// failed. While any ring has work the loop polls with a zero timeout, so it
-// makes no blocking syscall and no syscall per message. Only when no ring,
+// failed. While any ring has work the loop does not block, and it polls its
+// fds (with a zero timeout) at most every 20 microseconds, so it makes no
+// blocking syscall and no syscall per message. Only when no ring,
 // Post or timer has work does it (after spinning on Ready for up to
 // WithSpin) call Arm on every watched ring, and it blocks only if none
 // reports work. When a ring's fd fires, the loop calls WaitClear and then
-// the handler. Arming costs O(watched rings) per sleep, and every round
+// the handler; a ring that is an EdgeSource reporting an eventfd is
+// registered edge-triggered on epoll instead and never cleared (one syscall
+// less per wakeup). Arming costs O(watched rings) per sleep, and every round
 // calls Ready on every watched ring (cheap, no syscall), so a ring that
 // received work while the loop was busy elsewhere is served without a
 // wakeup.
