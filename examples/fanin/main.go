@@ -144,7 +144,7 @@ func run(producers int, items uint64, procs bool, spin time.Duration, capacity i
 	began := time.Now()
 	var lastCount uint64
 	last := began
-	l.Every(time.Second, func() {
+	l.Every(250*time.Millisecond, func() {
 		now := time.Now()
 		fmt.Printf("  %6.1fs  %12d items  %8.1f M items/s\n", now.Sub(began).Seconds(), received,
 			float64(received-lastCount)/now.Sub(last).Seconds()/1e6)
