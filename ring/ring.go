@@ -335,7 +335,6 @@ func (s *Sender[T]) Err() error { return s.r.Err() }
 // Sent returns the number of elements this side has published (its index).
 func (s *Sender[T]) Sent() uint64 { return s.r.hdr.tail.Load() }
 
-
 // ---- Receiver ----
 
 // Recv calls read with the largest contiguous readable slice (never empty)
@@ -516,4 +515,3 @@ func (r *Receiver[T]) Err() error { return r.r.Err() }
 
 // Received returns the number of elements this side has released.
 func (r *Receiver[T]) Received() uint64 { return r.r.hdr.head.Load() }
-
