@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sync/atomic"
-	"time"
 
 	"github.com/fdring/fdring/notify"
 	"github.com/fdring/fdring/ring"
@@ -13,22 +11,13 @@ import (
 
 // Receiver is the consumer side of a channel.
 type Receiver[T any] struct {
-	rx    *ring.Receiver[T]
-	ch    *channel[T]
-	state sideState
-
-	waiter  atomic.Pointer[notify.Waiter]
-	signals atomic.Uint64
-	waits   atomic.Uint64
-
-	// kicked: this side woke its sleeping peer since it last waited (owner
-	// goroutine only). The peer is then about to run, so the next wait
-	// spins for at least a wakeup's latency instead of going to sleep too.
-	kicked bool
+	rx *ring.Receiver[T]
+	ch *channel[T]
+	side
 }
 
 func newReceiver[T any](c *channel[T]) *Receiver[T] {
-	return &Receiver[T]{rx: c.ring.Receiver(), ch: c}
+	return &Receiver[T]{rx: c.ring.Receiver(), ch: c, side: side{own: c.data, peer: c.space, spin: c.spin, unref: c.unref, op: "receive"}}
 }
 
 // Recv calls read with the largest contiguous readable slice of the ring
@@ -47,8 +36,7 @@ func (r *Receiver[T]) Recv(read func(data []T) int) (int, error) {
 	}
 	n, wake := r.rx.Recv(read)
 	if wake {
-		r.kicked = true
-		return n, r.signal()
+		return n, r.kick()
 	}
 	if n == 0 {
 		return 0, r.err()
@@ -69,7 +57,7 @@ func (r *Receiver[T]) RecvWait(ctx context.Context, read func(data []T) int) (in
 	}
 	defer r.exit()
 	for {
-		if err := r.wait(ctx); err != nil {
+		if err := r.sleep(ctx, r.Ready, r.Arm, r.rx.Disarm); err != nil {
 			return 0, err
 		}
 		if data, err := r.Peek(); len(data) > 0 || err != nil {
@@ -105,8 +93,7 @@ func (r *Receiver[T]) Peek() ([]T, error) {
 // outside 0..len(peeked) panics (a programming error).
 func (r *Receiver[T]) Release(n int) error {
 	if r.rx.Release(n) {
-		r.kicked = true
-		return r.signal()
+		return r.kick()
 	}
 	return nil
 }
@@ -122,67 +109,10 @@ func (r *Receiver[T]) Wait(ctx context.Context) error {
 		return ErrClosed
 	}
 	defer r.exit()
-	if err := r.wait(ctx); err != nil {
+	if err := r.sleep(ctx, r.Ready, r.Arm, r.rx.Disarm); err != nil {
 		return err
 	}
 	return r.err()
-}
-
-// wait returns once the receiver is Ready, or with ctx's error or
-// ErrClosed. The caller holds the side (state.enter).
-func (r *Receiver[T]) wait(ctx context.Context) error {
-	if spinUntil(r.spinTime(), r.Ready) {
-		return nil
-	}
-	for {
-		if r.Arm() {
-			return nil
-		}
-		w, err := r.getWaiter()
-		if err != nil {
-			r.rx.Disarm()
-			return err
-		}
-		r.waits.Add(1)
-		if err := w.Wait(ctx); err != nil {
-			r.rx.Disarm()
-			if r.state.closed() {
-				return ErrClosed
-			}
-			return err
-		}
-	}
-}
-
-func (r *Receiver[T]) spinTime() time.Duration {
-	if r.kicked {
-		r.kicked = false
-		return max(r.ch.spin, wakeSpin(r.ch.spin))
-	}
-	return r.ch.spin
-}
-
-func (r *Receiver[T]) getWaiter() (*notify.Waiter, error) {
-	if w := r.waiter.Load(); w != nil {
-		return w, nil
-	}
-	w, err := notify.NewWaiter(r.ch.data.Fd())
-	if err != nil {
-		return nil, fmt.Errorf("fdring: receive wait: %w", err)
-	}
-	r.waiter.Store(w)
-	if r.state.closed() { // pairs with Close, see Sender.getWaiter
-		return nil, ErrClosed
-	}
-	return w, nil
-}
-
-func (r *Receiver[T]) signal() error {
-	r.signals.Add(1)
-	if err := r.ch.space.Signal(); err != nil {
-		return fmt.Errorf("fdring: receive: %w", err)
-	}
-	return nil
 }
 
 // err explains why there is nothing to read: nil when the ring is merely
@@ -212,42 +142,7 @@ func (r *Receiver[T]) err() error {
 // ErrClosed). Data still in the ring is dropped. It wakes a RecvWait of
 // this side in progress (which returns ErrClosed), releases this side's fds
 // once nothing uses them, and is idempotent and safe from any goroutine.
-func (r *Receiver[T]) Close() error {
-	first, release := r.state.close()
-	if !first {
-		return nil
-	}
-	var err error
-	if r.rx.Close() {
-		err = r.signal()
-	}
-	if w := r.waiter.Load(); w != nil {
-		w.Interrupt()
-	}
-	if release {
-		if rerr := r.release(); err == nil {
-			err = rerr
-		}
-	}
-	return err
-}
-
-func (r *Receiver[T]) exit() {
-	if r.state.exit() {
-		r.release()
-	}
-}
-
-func (r *Receiver[T]) release() error {
-	var err error
-	if w := r.waiter.Load(); w != nil {
-		err = w.Close()
-	}
-	if cerr := r.ch.unref(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func (r *Receiver[T]) Close() error { return r.close(r.rx.Close) }
 
 // Fd returns the data-ready fd: it becomes readable when the sender
 // publishes or closes after this side armed (see Arm). For event loops.

@@ -3,8 +3,6 @@ package fdring
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
-	"time"
 
 	"github.com/fdring/fdring/notify"
 	"github.com/fdring/fdring/ring"
@@ -12,22 +10,13 @@ import (
 
 // Sender is the producer side of a channel.
 type Sender[T any] struct {
-	tx    *ring.Sender[T]
-	ch    *channel[T]
-	state sideState
-
-	waiter  atomic.Pointer[notify.Waiter]
-	signals atomic.Uint64
-	waits   atomic.Uint64
-
-	// kicked: this side woke its sleeping peer since it last waited (owner
-	// goroutine only). The peer is then about to run, so the next wait
-	// spins for at least a wakeup's latency instead of going to sleep too.
-	kicked bool
+	tx *ring.Sender[T]
+	ch *channel[T]
+	side
 }
 
 func newSender[T any](c *channel[T]) *Sender[T] {
-	return &Sender[T]{tx: c.ring.Sender(), ch: c}
+	return &Sender[T]{tx: c.ring.Sender(), ch: c, side: side{own: c.space, peer: c.data, spin: c.spin, unref: c.unref, op: "send"}}
 }
 
 // Send calls fill with the largest contiguous free slice of the ring (never
@@ -45,8 +34,7 @@ func (s *Sender[T]) Send(fill func(free []T) int) (int, error) {
 	}
 	n, wake := s.tx.Send(fill)
 	if wake {
-		s.kicked = true
-		return n, s.signal()
+		return n, s.kick()
 	}
 	if n == 0 {
 		return 0, s.err()
@@ -68,7 +56,7 @@ func (s *Sender[T]) SendWait(ctx context.Context, fill func(free []T) int) (int,
 	}
 	defer s.exit()
 	for {
-		if err := s.wait(ctx); err != nil {
+		if err := s.sleep(ctx, s.Ready, s.Arm, s.tx.Disarm); err != nil {
 			return 0, err
 		}
 		if free, err := s.Reserve(); len(free) > 0 || err != nil {
@@ -104,8 +92,7 @@ func (s *Sender[T]) Reserve() ([]T, error) {
 // outside 0..len(reserved) panics (a programming error).
 func (s *Sender[T]) Commit(n int) error {
 	if s.tx.Commit(n) {
-		s.kicked = true
-		return s.signal()
+		return s.kick()
 	}
 	return nil
 }
@@ -120,69 +107,10 @@ func (s *Sender[T]) Wait(ctx context.Context) error {
 		return ErrClosed
 	}
 	defer s.exit()
-	if err := s.wait(ctx); err != nil {
+	if err := s.sleep(ctx, s.Ready, s.Arm, s.tx.Disarm); err != nil {
 		return err
 	}
 	return s.err()
-}
-
-// wait returns once the ring is Ready (room, or a terminal state), or with
-// ctx's error or ErrClosed. The caller holds the side (state.enter).
-func (s *Sender[T]) wait(ctx context.Context) error {
-	if spinUntil(s.spinTime(), s.Ready) {
-		return nil
-	}
-	for {
-		if s.Arm() {
-			return nil
-		}
-		w, err := s.getWaiter()
-		if err != nil {
-			s.tx.Disarm()
-			return err
-		}
-		s.waits.Add(1)
-		if err := w.Wait(ctx); err != nil {
-			s.tx.Disarm()
-			if s.state.closed() {
-				return ErrClosed
-			}
-			return err
-		}
-	}
-}
-
-func (s *Sender[T]) spinTime() time.Duration {
-	if s.kicked {
-		s.kicked = false
-		return max(s.ch.spin, wakeSpin(s.ch.spin))
-	}
-	return s.ch.spin
-}
-
-func (s *Sender[T]) getWaiter() (*notify.Waiter, error) {
-	if w := s.waiter.Load(); w != nil {
-		return w, nil
-	}
-	w, err := notify.NewWaiter(s.ch.space.Fd())
-	if err != nil {
-		return nil, fmt.Errorf("fdring: send wait: %w", err)
-	}
-	s.waiter.Store(w)
-	// Close stores closedBit before it loads waiter; we stored waiter
-	// before this load: one of us sees the other (sequential consistency).
-	if s.state.closed() {
-		return nil, ErrClosed
-	}
-	return w, nil
-}
-
-func (s *Sender[T]) signal() error {
-	s.signals.Add(1)
-	if err := s.ch.data.Signal(); err != nil {
-		return fmt.Errorf("fdring: send: %w", err)
-	}
-	return nil
 }
 
 // err explains why the ring takes nothing: nil when it is merely full.
@@ -207,42 +135,7 @@ func (s *Sender[T]) err() error {
 // ErrClosed), releases this side's fds once nothing uses them, and is
 // idempotent and safe from any goroutine. Send after Close returns
 // ErrClosed.
-func (s *Sender[T]) Close() error {
-	first, release := s.state.close()
-	if !first {
-		return nil
-	}
-	var err error
-	if s.tx.Close() {
-		err = s.signal()
-	}
-	if w := s.waiter.Load(); w != nil {
-		w.Interrupt()
-	}
-	if release {
-		if rerr := s.release(); err == nil {
-			err = rerr
-		}
-	}
-	return err
-}
-
-func (s *Sender[T]) exit() {
-	if s.state.exit() {
-		s.release()
-	}
-}
-
-func (s *Sender[T]) release() error {
-	var err error
-	if w := s.waiter.Load(); w != nil {
-		err = w.Close()
-	}
-	if cerr := s.ch.unref(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func (s *Sender[T]) Close() error { return s.close(s.tx.Close) }
 
 // Fd returns the space-ready fd: it becomes readable when the receiver
 // frees space after this side armed (see Arm). For event loops.
