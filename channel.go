@@ -22,10 +22,37 @@ type channel[T any] struct {
 	space notify.Notifier // receiver signals, sender waits
 	spin  time.Duration
 
-	refs     atomic.Int32
-	gone     atomic.Bool  // the peer process died (set by the liveness watch)
-	shutdown func()       // stops whatever may still signal the notifiers
-	release  func() error // extra cleanup after the notifiers are closed
+	refs       atomic.Int32
+	gone       atomic.Bool  // the peer process died (liveness watch or a hangup on the wakeup socket)
+	peerClosed func() bool  // the peer closed its side cleanly (then its hangup is no death)
+	peerGone   func()       // run once when the peer is found gone (the producer marks the receiver closed)
+	wakeAll    func()       // interrupts local waits, so they re-check after the peer died
+	shutdown   func()       // stops whatever may still signal the notifiers
+	release    func() error // extra cleanup after the notifiers are closed
+}
+
+// markGone records that the peer process is gone: the ring is told first
+// (so a producer's fast path stops at its next publish), then the flag,
+// then local waits are woken to look. Safe from any goroutine; idempotent.
+func (c *channel[T]) markGone() {
+	if c.gone.Load() {
+		return
+	}
+	if c.peerClosed != nil && c.peerClosed() {
+		// A clean close, then the process went away: the close stands
+		// (io.EOF, ErrClosed), the hangup adds nothing.
+		if c.wakeAll != nil {
+			c.wakeAll()
+		}
+		return
+	}
+	if c.peerGone != nil {
+		c.peerGone()
+	}
+	c.gone.Store(true)
+	if c.wakeAll != nil {
+		c.wakeAll()
+	}
 }
 
 func (c *channel[T]) unref() error {
@@ -40,10 +67,9 @@ func (c *channel[T]) close() error {
 		c.shutdown()
 	}
 	var errs []error
-	for _, n := range []notify.Notifier{c.data, c.space} {
-		if n != nil {
-			errs = append(errs, n.Close())
-		}
+	errs = append(errs, c.data.Close())
+	if c.space != c.data {
+		errs = append(errs, c.space.Close())
 	}
 	if c.release != nil {
 		errs = append(errs, c.release())
@@ -119,40 +145,6 @@ func alignedBytes(n, align int) []byte {
 	return b[off : off+n : off+n]
 }
 
-// sideState is a side's lifecycle word: closedBit once Close was called, and
-// below it the number of blocking calls in progress. The side's resources
-// are released by whichever of Close and the last blocking call comes last,
-// so Close may wake a blocked SendWait/RecvWait from another goroutine
-// without pulling its fds from under it.
-type sideState struct{ v atomic.Int32 }
-
-const closedBit = 1 << 30
-
-func (s *sideState) closed() bool { return s.v.Load()&closedBit != 0 }
-
-// enter registers a blocking call; false when the side is closed.
-func (s *sideState) enter() bool {
-	for {
-		v := s.v.Load()
-		if v&closedBit != 0 {
-			return false
-		}
-		if s.v.CompareAndSwap(v, v+1) {
-			return true
-		}
-	}
-}
-
-// exit ends a blocking call; true when the caller must release the side.
-func (s *sideState) exit() bool { return s.v.Add(-1) == closedBit }
-
-// close marks the side closed. first is true for the first call; release is
-// true when no blocking call is in progress, so the caller releases now.
-func (s *sideState) close() (first, release bool) {
-	old := s.v.Or(closedBit)
-	return old&closedBit == 0, old == 0
-}
-
 // spinUntil polls ready for up to d, backing off exponentially between
 // polls. The backoff matters as much as the spin: every poll pulls the
 // peer's index line into this core's cache, and the peer's next publish
@@ -213,12 +205,4 @@ func wakeSpin(spin time.Duration) time.Duration {
 		return 0
 	}
 	return 50 * time.Microsecond
-}
-
-// checkCount panics when a fill or read callback returned a count outside
-// 0..max: a programming error, caught before anything is published.
-func checkCount(what string, n, max int) {
-	if uint(n) > uint(max) {
-		panic(fmt.Sprintf("fdring: %s returned %d, want 0..%d", what, n, max))
-	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -21,21 +22,20 @@ func Dial[T any](path string, capacity int) (*Sender[T], error) {
 }
 
 // DialContext connects to the consumer listening at path (see Listen) and
-// returns the producer side of a new channel: it creates the ring in a
-// memfd sealed against shrinking and growing, two eventfds, and passes the
-// three fds with a versioned handshake (element size, alignment, layout
-// fingerprint, capacity). A consumer whose element type differs refuses
-// with ErrTypeMismatch. ctx bounds the connect and the handshake. Options:
-// WithSpin.
+// returns the producer side of a new channel. It first checks who listens
+// (SO_PEERCRED: the same effective uid as ours, or one allowed with
+// WithPeerUIDs), then creates the ring in a memfd sealed against shrinking
+// and growing and a socketpair for wakeups, and passes both with a
+// versioned handshake (element size, alignment, layout fingerprint,
+// capacity). A consumer whose element type differs refuses with
+// ErrTypeMismatch. ctx bounds the connect and the handshake. Options:
+// WithSpin, WithPeerUIDs, WithAnyPeerUID.
 //
-// The connection stays open as the liveness channel: when the consumer's
-// process dies, Send returns ErrPeerGone (at the latest on the second call
-// after the death was seen); when it closes its side, ErrClosed.
+// The two sockets stay open as the wakeup and liveness channels: when the
+// consumer's process dies, Send returns ErrPeerGone promptly; when it
+// closes its side, ErrClosed.
 func DialContext[T any](ctx context.Context, path string, capacity int, opts ...Option) (_ *Sender[T], err error) {
-	cfg := config{spin: DefaultSpin}
-	for _, o := range opts {
-		o(&cfg)
-	}
+	cfg := newConfig(opts)
 	if cfg.mem != nil || cfg.data != nil {
 		return nil, errors.New("fdring: dial: WithMemory and WithNotifiers do not apply across processes")
 	}
@@ -54,65 +54,83 @@ func DialContext[T any](ctx context.Context, path string, capacity int, opts ...
 		return nil, fmt.Errorf("fdring: dial: %w", err)
 	}
 	conn := nc.(*net.UnixConn)
-	var cleanup []func() error
-	defer func() {
-		if err != nil {
-			for i := len(cleanup) - 1; i >= 0; i-- {
-				cleanup[i]()
-			}
-			conn.Close()
-		}
-	}()
+	defer conn.Close() // after the handshake its fd lives on as a duplicate
+	if err := checkPeerUID(conn, cfg.peers); err != nil {
+		return nil, fmt.Errorf("fdring: dial: %w", err)
+	}
+
 	region, err := shm.Create("fdring", size)
 	if err != nil {
 		return nil, fmt.Errorf("fdring: dial: %w", err)
 	}
-	cleanup = append(cleanup, region.Close)
+	defer func() {
+		if err != nil {
+			region.Close()
+		}
+	}()
 	r, err := ring.Init[T](region.Bytes(), capacity)
 	if err != nil {
 		return nil, fmt.Errorf("fdring: dial: %w", err)
 	}
-	data, err := notify.NewEventfd()
+	pair, err := wakePair()
 	if err != nil {
 		return nil, fmt.Errorf("fdring: dial: %w", err)
 	}
-	cleanup = append(cleanup, data.Close)
-	space, err := notify.NewEventfd()
-	if err != nil {
-		return nil, fmt.Errorf("fdring: dial: %w", err)
-	}
-	cleanup = append(cleanup, space.Close)
+	in := pair[0] // the consumer's space-ready signals arrive here
+	defer func() {
+		if err != nil && in >= 0 {
+			syscall.Close(in)
+		}
+	}()
 
 	if err := conn.SetDeadline(handshakeDeadline(ctx)); err != nil {
+		syscall.Close(pair[1])
 		return nil, fmt.Errorf("fdring: dial: %w", err)
 	}
-	h := hello{
-		version:     protoVersion,
-		elemSize:    uint32(desc.Size),
-		elemAlign:   uint32(desc.Align),
-		capacity:    uint64(capacity),
-		fingerprint: desc.Fingerprint,
-		memSize:     uint64(size),
-	}
-	if err := shm.SendFds(conn, h.encode(), region.Fd(), data.Fd(), space.Fd()); err != nil {
+	err = shm.SendFds(conn, newHello(desc, capacity, size).encode(), region.Fd(), pair[1])
+	syscall.Close(pair[1]) // the consumer has its own now
+	if err != nil {
 		return nil, fmt.Errorf("fdring: dial: %w: %w", ErrHandshake, err)
 	}
-	reply := make([]byte, replySize+1)
-	n, err := conn.Read(reply)
+	buf := make([]byte, replySize+1)
+	n, err := conn.Read(buf)
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
 			return nil, fmt.Errorf("fdring: dial: %w: the consumer hung up during the handshake", ErrHandshake)
 		}
 		return nil, fmt.Errorf("fdring: dial: %w: %w", ErrHandshake, err)
 	}
-	if err := decodeReply(reply[:n]); err != nil {
+	rep, err := decodeReply(buf[:n])
+	if err != nil {
 		return nil, err
 	}
+	r.SetRemotePeer(rep.flags&flagPlainStores != 0)
 	region.CloseFd() // the mapping stays; the consumer has its own fd
 	conn.SetDeadline(time.Time{})
-	c := &channel[T]{ring: r, data: data, space: space, spin: cfg.spin, release: region.Close}
-	c.refs.Store(1)
+
+	out, err := dupConnFd(conn) // our data-ready signals go here
+	if err != nil {
+		return nil, fmt.Errorf("fdring: dial: %w", err)
+	}
+	wake, err := notify.FromFds(in, out)
+	if err != nil {
+		syscall.Close(out)
+		return nil, fmt.Errorf("fdring: dial: %w", err)
+	}
+	in = -1 // the notifier owns both now
 	tx := r.Sender()
-	c.watchPeer(conn, tx.Closed, tx.PeerGone)
-	return newSender(c), nil
+	c := &channel[T]{ring: r, data: wake, space: wake, spin: cfg.spin, release: region.Retire,
+		peerClosed: tx.ReceiverClosed, peerGone: tx.PeerGone}
+	c.refs.Store(1)
+	s := newSender(c)
+	c.wakeAll = s.interrupt
+	if err := c.watchPeer(out); err != nil {
+		wake.Close()
+		return nil, fmt.Errorf("fdring: dial: %w", err)
+	}
+	// The mapping outlives Close (which retires it to private zero pages,
+	// so a call still in flight never faults) until nothing refers to the
+	// ring any more.
+	runtime.AddCleanup(r, func(reg *shm.Region) { reg.Close() }, region)
+	return s, nil
 }

@@ -23,14 +23,20 @@ func FuzzDecodeHello(f *testing.F) {
 	})
 }
 
-// FuzzDecodeReply: never panics; only the exact OK reply is accepted.
+// FuzzDecodeReply: never panics; only an OK reply with known flags is
+// accepted, and it re-encodes to the same bytes.
 func FuzzDecodeReply(f *testing.F) {
-	f.Add(encodeReply(replyOK))
-	f.Add(encodeReply(replyMismatch))
+	f.Add(reply{status: replyOK}.encode())
+	f.Add(reply{status: replyOK, flags: flagPlainStores}.encode())
+	f.Add(reply{status: replyMismatch}.encode())
 	f.Add([]byte{1, 2, 3})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if decodeReply(b) == nil && string(b) != string(encodeReply(replyOK)) {
-			t.Fatalf("accepted %x", b)
+		r, err := decodeReply(b)
+		if err != nil {
+			return
+		}
+		if r.status != replyOK || string(r.encode()) != string(b) {
+			t.Fatalf("accepted %x as %+v", b, r)
 		}
 	})
 }

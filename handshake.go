@@ -1,41 +1,64 @@
 package fdring
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
+
+	"github.com/fdring/fdring/ring"
 )
 
-// The cross-process handshake. Dial sends one hello message carrying three
-// fds (SCM_RIGHTS): the ring's memfd, the data-ready eventfd and the
-// space-ready eventfd. Accept answers with one reply message. Both are
-// fixed-size, native-endian (both ends run on one machine) and versioned:
+// The cross-process handshake. Dial connects a SOCK_SEQPACKET unix socket
+// and sends one hello message carrying two fds (SCM_RIGHTS): the ring's
+// memfd and one end of a SOCK_SEQPACKET socketpair. Accept answers with one
+// reply message. Both are fixed-size, native-endian (both ends run on one
+// machine) and versioned:
 //
-//	hello (48 bytes)                    reply (8 bytes)
+//	hello (48 bytes)                    reply (16 bytes)
 //	 0  4  magic "FDRH"                  0  4  magic "FDRA"
-//	 4  2  protocol version (1)          4  4  status (replyOK, ...)
-//	 6  2  flags (0)
-//	 8  4  element size
+//	 4  2  protocol version (2)          4  4  status (replyOK, ...)
+//	 6  2  flags (flagPlainStores)       8  4  flags (flagPlainStores)
+//	 8  4  element size                 12  4  reserved (0)
 //	12  4  element alignment
 //	16  8  capacity (elements)
 //	24  8  type fingerprint
 //	32  8  memory size (bytes)
 //	40  8  reserved (0)
+//
+// After the handshake the two sockets carry the wakeups, one direction
+// each, and their end of file is the peer's death (see peer.go): the
+// connected socket carries the producer's data-ready signals, the
+// socketpair the consumer's space-ready signals. No eventfd is shared with
+// the peer: an eventfd's counter, its semaphore mode and its file status
+// flags would all be the peer's to set.
+//
+// flagPlainStores says that the sender of the message publishes its ring
+// index with plain stores (ring.PlainStores), so the other side must make
+// a global membarrier before it sleeps (ring.Ring.SetRemotePeer).
 const (
-	helloSize     = 48
-	replySize     = 8
-	helloMagic    = 0x48524446 // "FDRH" little-endian
-	replyMagic    = 0x41524446 // "FDRA"
-	protoVersion  = 1
-	handshakeFds  = 3
-	replyOK       = 0
-	replyMismatch = 1 // element type differs
-	replyBad      = 2 // malformed hello or unusable fds
+	helloSize       = 48
+	replySize       = 16
+	helloMagic      = 0x48524446 // "FDRH" little-endian
+	replyMagic      = 0x41524446 // "FDRA"
+	protoVersion    = 2
+	handshakeFds    = 2
+	flagPlainStores = 1
+	replyOK         = 0
+	replyMismatch   = 1 // element type differs
+	replyBad        = 2 // malformed hello or unusable fds
+	replyFence      = 3 // the peer publishes with plain stores and this side cannot fence
 )
 
 // ErrHandshake: the peer's handshake was malformed, truncated, of another
 // protocol version, or carried unusable fds.
 var ErrHandshake = errors.New("fdring: bad handshake")
+
+// HandshakeTimeout bounds how long Accept waits for a connected peer's
+// hello, and Dial for the consumer's reply, when the context sets no
+// earlier deadline: a silent peer cannot hold either side forever.
+const HandshakeTimeout = 10 * time.Second
 
 type hello struct {
 	version     uint16
@@ -45,6 +68,22 @@ type hello struct {
 	capacity    uint64
 	fingerprint uint64
 	memSize     uint64
+}
+
+// newHello describes a ring of capacity elements of T made by this process.
+func newHello(desc ring.TypeInfo, capacity, memSize int) hello {
+	h := hello{
+		version:     protoVersion,
+		elemSize:    uint32(desc.Size),
+		elemAlign:   uint32(desc.Align),
+		capacity:    uint64(capacity),
+		fingerprint: desc.Fingerprint,
+		memSize:     uint64(memSize),
+	}
+	if ring.PlainStores() {
+		h.flags |= flagPlainStores
+	}
+	return h
 }
 
 func (h hello) encode() []byte {
@@ -62,8 +101,7 @@ func (h hello) encode() []byte {
 }
 
 // decodeHello parses a hello message. It checks framing only (length,
-// magic, version, reserved fields); the values are checked against the
-// receiver's element type by the caller.
+// magic, version, reserved fields); checkHello checks the values.
 func decodeHello(b []byte) (hello, error) {
 	if len(b) != helloSize {
 		return hello{}, fmt.Errorf("%w: hello of %d bytes, want %d", ErrHandshake, len(b), helloSize)
@@ -84,33 +122,83 @@ func decodeHello(b []byte) (hello, error) {
 	if h.version != protoVersion {
 		return hello{}, fmt.Errorf("%w: protocol version %d, this side speaks %d", ErrHandshake, h.version, protoVersion)
 	}
-	if h.flags != 0 || ne.Uint64(b[40:]) != 0 {
+	if h.flags&^flagPlainStores != 0 || ne.Uint64(b[40:]) != 0 {
 		return hello{}, fmt.Errorf("%w: unknown flags", ErrHandshake)
 	}
 	return h, nil
 }
 
-func encodeReply(status uint32) []byte {
+// checkHello validates a decoded hello against the element type this side
+// expects. It returns the reply status and the error to report.
+func checkHello[T any](h hello, desc ring.TypeInfo) (uint32, error) {
+	if uintptr(h.elemSize) != desc.Size || uintptr(h.elemAlign) != desc.Align || h.fingerprint != desc.Fingerprint {
+		return replyMismatch, fmt.Errorf("%w: peer sends %d-byte elements (align %d, fingerprint %#x), %s is %d bytes (align %d, fingerprint %#x)",
+			ErrTypeMismatch, h.elemSize, h.elemAlign, h.fingerprint, desc.Name, desc.Size, desc.Align, desc.Fingerprint)
+	}
+	if h.capacity == 0 || h.capacity > ring.MaxCapacity || uint64(ring.Size[T](int(h.capacity))) != h.memSize {
+		return replyBad, fmt.Errorf("%w: capacity %d with %d bytes of memory", ErrHandshake, h.capacity, h.memSize)
+	}
+	if h.flags&flagPlainStores != 0 && !ring.CanFenceRemote() {
+		return replyFence, fmt.Errorf("%w: the producer publishes with plain stores and this process cannot fence them (membarrier)", ErrHandshake)
+	}
+	return replyOK, nil
+}
+
+type reply struct {
+	status uint32
+	flags  uint32
+}
+
+// newReply is this process's answer with status.
+func newReply(status uint32) reply {
+	r := reply{status: status}
+	if ring.PlainStores() {
+		r.flags |= flagPlainStores
+	}
+	return r
+}
+
+func (r reply) encode() []byte {
 	b := make([]byte, replySize)
-	binary.NativeEndian.PutUint32(b[0:], replyMagic)
-	binary.NativeEndian.PutUint32(b[4:], status)
+	ne := binary.NativeEndian
+	ne.PutUint32(b[0:], replyMagic)
+	ne.PutUint32(b[4:], r.status)
+	ne.PutUint32(b[8:], r.flags)
 	return b
 }
 
-// decodeReply returns nil for replyOK and the error the status stands for
-// otherwise.
-func decodeReply(b []byte) error {
-	if len(b) != replySize || binary.NativeEndian.Uint32(b) != replyMagic {
-		return fmt.Errorf("%w: malformed reply", ErrHandshake)
+// decodeReply returns the consumer's flags for replyOK and the error the
+// status stands for otherwise.
+func decodeReply(b []byte) (reply, error) {
+	ne := binary.NativeEndian
+	if len(b) != replySize || ne.Uint32(b) != replyMagic || ne.Uint32(b[12:]) != 0 {
+		return reply{}, fmt.Errorf("%w: malformed reply", ErrHandshake)
 	}
-	switch s := binary.NativeEndian.Uint32(b[4:]); s {
+	r := reply{status: ne.Uint32(b[4:]), flags: ne.Uint32(b[8:])}
+	if r.flags&^flagPlainStores != 0 {
+		return reply{}, fmt.Errorf("%w: unknown reply flags %#x", ErrHandshake, r.flags)
+	}
+	switch r.status {
 	case replyOK:
-		return nil
+		if r.flags&flagPlainStores != 0 && !ring.CanFenceRemote() {
+			return reply{}, fmt.Errorf("%w: the consumer publishes with plain stores and this process cannot fence them (membarrier)", ErrHandshake)
+		}
+		return r, nil
 	case replyMismatch:
-		return fmt.Errorf("fdring: dial: the consumer refused the element type: %w", ErrTypeMismatch)
+		return reply{}, fmt.Errorf("fdring: dial: the consumer refused the element type: %w", ErrTypeMismatch)
 	case replyBad:
-		return fmt.Errorf("fdring: dial: the consumer refused the handshake: %w", ErrHandshake)
+		return reply{}, fmt.Errorf("fdring: dial: the consumer refused the handshake: %w", ErrHandshake)
+	case replyFence:
+		return reply{}, fmt.Errorf("fdring: dial: the consumer cannot fence plain stores: %w", ErrHandshake)
 	default:
-		return fmt.Errorf("%w: reply status %d", ErrHandshake, s)
+		return reply{}, fmt.Errorf("%w: reply status %d", ErrHandshake, r.status)
 	}
+}
+
+func handshakeDeadline(ctx context.Context) time.Time {
+	d := time.Now().Add(HandshakeTimeout)
+	if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
+		return cd
+	}
+	return d
 }

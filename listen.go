@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"syscall"
@@ -16,11 +17,6 @@ import (
 	"github.com/fdring/fdring/ring"
 	"github.com/fdring/fdring/shm"
 )
-
-// HandshakeTimeout bounds how long Accept waits for a connected peer's
-// hello, and Dial for the consumer's reply, when the context sets no
-// earlier deadline: a silent peer cannot hold either side forever.
-const HandshakeTimeout = 10 * time.Second
 
 // ErrNotAllowed: the connecting process runs as a user the Listener does not
 // accept (see Listener.AllowUIDs).
@@ -33,9 +29,35 @@ type Listener struct {
 	ln   *net.UnixListener
 	path string
 
-	mu     sync.Mutex
-	uids   []int // accepted peer uids besides our own
-	anyUID bool
+	mu    sync.Mutex
+	peers peerPolicy
+	// gen counts AcceptContext calls: a cancelled call's context callback
+	// that runs late (after the next call set its deadline) sees a newer
+	// gen and leaves the deadline alone.
+	gen uint64
+}
+
+// peerPolicy says which users a side talks to (SO_PEERCRED of the socket):
+// its own effective uid, the listed ones, or anyone.
+type peerPolicy struct {
+	uids []int
+	any  bool
+}
+
+func (p peerPolicy) allowed(uid int) bool {
+	return p.any || uid == os.Geteuid() || slices.Contains(p.uids, uid)
+}
+
+// checkPeerUID verifies who is on the other end of conn.
+func checkPeerUID(conn *net.UnixConn, p peerPolicy) error {
+	_, uid, _, err := shm.PeerCred(conn)
+	if err != nil {
+		return err
+	}
+	if !p.allowed(uid) {
+		return fmt.Errorf("%w: uid %d", ErrNotAllowed, uid)
+	}
+	return nil
 }
 
 // Listen creates the unix socket at path (mode 0600) and listens on it. A
@@ -80,10 +102,10 @@ func staleSocket(path string) bool {
 }
 
 // AllowUIDs makes Accept also accept producers running as these users. By
-// default only our own uid is accepted (SO_PEERCRED).
+// default only our own effective uid is accepted (SO_PEERCRED).
 func (l *Listener) AllowUIDs(uids ...int) {
 	l.mu.Lock()
-	l.uids = append(l.uids, uids...)
+	l.peers.uids = append(l.peers.uids, uids...)
 	l.mu.Unlock()
 }
 
@@ -91,14 +113,14 @@ func (l *Listener) AllowUIDs(uids ...int) {
 // socket file. Use with a socket whose directory or mode restricts access.
 func (l *Listener) AllowAnyUID() {
 	l.mu.Lock()
-	l.anyUID = true
+	l.peers.any = true
 	l.mu.Unlock()
 }
 
-func (l *Listener) allowed(uid int) bool {
+func (l *Listener) policy() peerPolicy {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.anyUID || uid == os.Getuid() || slices.Contains(l.uids, uid)
+	return peerPolicy{uids: slices.Clone(l.peers.uids), any: l.peers.any}
 }
 
 // Path returns the socket's path.
@@ -138,11 +160,36 @@ func AcceptContext[T any](ctx context.Context, l *Listener) (*Receiver[T], error
 	if err != nil {
 		return nil, fmt.Errorf("fdring: accept: %w", err)
 	}
+	conn, err := l.accept(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rx, err := handshakeAccept[T](ctx, conn, l.policy(), desc)
+	conn.Close() // after the handshake its fd lives on as a duplicate
+	if err != nil {
+		return nil, fmt.Errorf("fdring: accept: %w", err)
+	}
+	return rx, nil
+}
+
+// accept waits for the next connection until ctx ends.
+func (l *Listener) accept(ctx context.Context) (*net.UnixConn, error) {
 	d, _ := ctx.Deadline()
-	if err := l.ln.SetDeadline(d); err != nil {
+	l.mu.Lock()
+	l.gen++
+	gen := l.gen
+	err := l.ln.SetDeadline(d)
+	l.mu.Unlock()
+	if err != nil {
 		return nil, acceptErr(err)
 	}
-	stop := context.AfterFunc(ctx, func() { l.ln.SetDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, func() {
+		l.mu.Lock()
+		if l.gen == gen {
+			l.ln.SetDeadline(time.Unix(1, 0))
+		}
+		l.mu.Unlock()
+	})
 	conn, err := l.ln.AcceptUnix()
 	stop()
 	if err != nil {
@@ -154,21 +201,12 @@ func AcceptContext[T any](ctx context.Context, l *Listener) (*Receiver[T], error
 		}
 		return nil, acceptErr(err)
 	}
-	rx, err := handshakeAccept[T](ctx, conn, l, desc)
-	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("fdring: accept: %w", err)
-	}
-	return rx, nil
+	return conn, nil
 }
 
-func handshakeAccept[T any](ctx context.Context, conn *net.UnixConn, l *Listener, desc ring.TypeInfo) (_ *Receiver[T], err error) {
-	_, uid, _, err := shm.PeerCred(conn)
-	if err != nil {
+func handshakeAccept[T any](ctx context.Context, conn *net.UnixConn, peers peerPolicy, desc ring.TypeInfo) (_ *Receiver[T], err error) {
+	if err := checkPeerUID(conn, peers); err != nil {
 		return nil, err
-	}
-	if !l.allowed(uid) {
-		return nil, fmt.Errorf("%w: uid %d", ErrNotAllowed, uid)
 	}
 	if err := conn.SetDeadline(handshakeDeadline(ctx)); err != nil {
 		return nil, err
@@ -192,7 +230,7 @@ func handshakeAccept[T any](ctx context.Context, conn *net.UnixConn, l *Listener
 		}
 	}()
 	reject := func(status uint32, err error) error {
-		conn.Write(encodeReply(status))
+		conn.Write(newReply(status).encode())
 		return err
 	}
 	h, err := decodeHello(buf[:n])
@@ -202,17 +240,11 @@ func handshakeAccept[T any](ctx context.Context, conn *net.UnixConn, l *Listener
 	if len(fds) != handshakeFds {
 		return nil, reject(replyBad, fmt.Errorf("%w: %d fds, want %d", ErrHandshake, len(fds), handshakeFds))
 	}
-	if uintptr(h.elemSize) != desc.Size || uintptr(h.elemAlign) != desc.Align || h.fingerprint != desc.Fingerprint {
-		return nil, reject(replyMismatch, fmt.Errorf("%w: peer sends %d-byte elements (align %d, fingerprint %#x), %s is %d bytes (align %d, fingerprint %#x)",
-			ErrTypeMismatch, h.elemSize, h.elemAlign, h.fingerprint, desc.Name, desc.Size, desc.Align, desc.Fingerprint))
+	if status, err := checkHello[T](h, desc); err != nil {
+		return nil, reject(status, err)
 	}
-	if h.capacity == 0 || h.capacity > ring.MaxCapacity || uint64(ring.Size[T](int(h.capacity))) != h.memSize {
-		return nil, reject(replyBad, fmt.Errorf("%w: capacity %d with %d bytes of memory", ErrHandshake, h.capacity, h.memSize))
-	}
-	for _, fd := range fds[1:] {
-		if err := checkEventfd(fd); err != nil {
-			return nil, reject(replyBad, err)
-		}
+	if err := checkWakeSocket(fds[1]); err != nil {
+		return nil, reject(replyBad, err)
 	}
 	region, err := shm.Map(fds[0], int(h.memSize))
 	if err != nil {
@@ -232,27 +264,39 @@ func handshakeAccept[T any](ctx context.Context, conn *net.UnixConn, l *Listener
 	if uint64(r.Cap()) != h.capacity {
 		return nil, reject(replyBad, fmt.Errorf("%w: header capacity %d, hello says %d", ErrHandshake, r.Cap(), h.capacity))
 	}
-	data, err := notify.FromFds(fds[1], fds[1])
+	r.SetRemotePeer(h.flags&flagPlainStores != 0)
+	in, err := dupConnFd(conn) // the producer's data-ready signals arrive here
 	if err != nil {
 		return nil, reject(replyBad, err)
 	}
-	fds[1] = -1
-	space, err := notify.FromFds(fds[2], fds[2])
+	out := fds[1] // our space-ready signals go here
+	wake, err := notify.FromFds(in, out)
 	if err != nil {
-		data.Close()
+		syscall.Close(in)
 		return nil, reject(replyBad, err)
 	}
-	fds[2] = -1
-	if _, err := conn.Write(encodeReply(replyOK)); err != nil {
-		data.Close()
-		space.Close()
+	fds[1] = -1 // the notifier owns it now
+	defer func() {
+		if err != nil {
+			wake.Close()
+		}
+	}()
+	if _, err := conn.Write(newReply(replyOK).encode()); err != nil {
 		return nil, fmt.Errorf("%w: the producer hung up during the handshake: %w", ErrHandshake, err)
 	}
-	conn.SetDeadline(time.Time{})
-	c := &channel[T]{ring: r, data: data, space: space, spin: DefaultSpin, release: region.Close}
+	rx := r.Receiver()
+	c := &channel[T]{ring: r, data: wake, space: wake, spin: DefaultSpin, release: region.Retire,
+		peerClosed: rx.SenderClosed}
 	c.refs.Store(1)
-	c.watchPeer(conn, r.Receiver().Closed, func() {})
-	return newReceiver(c), nil
+	recv := newReceiver(c)
+	c.wakeAll = recv.interrupt
+	if err := c.watchPeer(out); err != nil {
+		return nil, err
+	}
+	// See DialContext: the mapping outlives Close until the ring is
+	// unreachable.
+	runtime.AddCleanup(r, func(reg *shm.Region) { reg.Close() }, region)
+	return recv, nil
 }
 
 func acceptErr(err error) error {
@@ -260,12 +304,4 @@ func acceptErr(err error) error {
 		return fmt.Errorf("fdring: accept: listener closed: %w", ErrClosed)
 	}
 	return fmt.Errorf("fdring: accept: %w", err)
-}
-
-func handshakeDeadline(ctx context.Context) time.Time {
-	d := time.Now().Add(HandshakeTimeout)
-	if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
-		return cd
-	}
-	return d
 }

@@ -31,6 +31,29 @@ type config struct {
 	mem         []byte
 	data, space notify.Notifier
 	spin        time.Duration
+	peers       peerPolicy
+}
+
+func newConfig(opts []Option) config {
+	cfg := config{spin: DefaultSpin}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return cfg
+}
+
+// WithPeerUIDs makes Dial also accept a listener running as these users.
+// By default Dial only talks to a listener of our own effective uid
+// (SO_PEERCRED): a process of another user that squats the socket path
+// would otherwise receive the ring's memory.
+func WithPeerUIDs(uids ...int) Option {
+	return func(c *config) { c.peers.uids = append(c.peers.uids, uids...) }
+}
+
+// WithAnyPeerUID makes Dial talk to a listener of any user. Use it only
+// with a socket path no other user can create.
+func WithAnyPeerUID() Option {
+	return func(c *config) { c.peers.any = true }
 }
 
 // WithNotifier selects the kind of wakeup fds New creates.

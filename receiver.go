@@ -9,7 +9,9 @@ import (
 	"github.com/fdring/fdring/ring"
 )
 
-// Receiver is the consumer side of a channel.
+// Receiver is the consumer side of a channel. Its methods belong to one
+// goroutine at a time (the owner), except Close and Stats, which are safe
+// from any goroutine at any time, during or after any other call.
 type Receiver[T any] struct {
 	rx *ring.Receiver[T]
 	ch *channel[T]
@@ -17,7 +19,9 @@ type Receiver[T any] struct {
 }
 
 func newReceiver[T any](c *channel[T]) *Receiver[T] {
-	return &Receiver[T]{rx: c.ring.Receiver(), ch: c, side: side{own: c.data, peer: c.space, spin: c.spin, unref: c.unref, op: "receive"}}
+	r := &Receiver[T]{rx: c.ring.Receiver(), ch: c}
+	r.side = side{own: c.data, peer: c.space, spin: c.spin, gone: &c.gone, markGone: c.markGone, unref: c.unref, op: "receive"}
+	return r
 }
 
 // Recv calls read with the largest contiguous readable slice of the ring
@@ -31,17 +35,21 @@ func newReceiver[T any](c *channel[T]) *Receiver[T] {
 // A read that returns a count outside 0..len(data) panics: a programming
 // error; nothing is freed.
 func (r *Receiver[T]) Recv(read func(data []T) int) (int, error) {
-	if r.state.closed() {
-		return 0, ErrClosed
+	n, res := r.rx.Pull(read)
+	if res != ring.OK {
+		return r.settle(n, res)
 	}
-	n, wake := r.rx.Recv(read)
-	if wake {
-		return n, r.kick()
-	}
-	if n == 0 {
+	if n == 0 && r.gone.Load() {
 		return 0, r.err()
 	}
 	return n, nil
+}
+
+func (r *Receiver[T]) settle(n int, res ring.Result) (int, error) {
+	if res == ring.Wake {
+		return n, r.kick()
+	}
+	return n, r.stopErr()
 }
 
 // RecvWait is Recv that waits for data: it spins for the channel's spin
@@ -49,30 +57,21 @@ func (r *Receiver[T]) Recv(read func(data []T) int) (int, error) {
 // stream ends (io.EOF, ErrPeerGone) or this side is closed (ErrClosed). It
 // returns once read was called (its count, possibly 0) or with an error.
 func (r *Receiver[T]) RecvWait(ctx context.Context, read func(data []T) int) (int, error) {
-	if data, err := r.Peek(); len(data) > 0 || err != nil {
-		return r.read(data, err, read)
-	}
-	if !r.state.enter() {
-		return 0, ErrClosed
-	}
-	defer r.exit()
 	for {
-		if err := r.sleep(ctx, r.Ready, r.Arm, r.rx.Disarm); err != nil {
+		n, res := r.rx.Pull(read)
+		if res != ring.OK {
+			return r.settle(n, res)
+		}
+		if n > 0 || r.rx.Buffered() > 0 {
+			return n, nil // read was called
+		}
+		if err := r.err(); err != nil {
 			return 0, err
 		}
-		if data, err := r.Peek(); len(data) > 0 || err != nil {
-			return r.read(data, err, read)
+		if err := r.wait(ctx, r.Ready, r.Arm, r.rx.Disarm); err != nil {
+			return 0, err
 		}
 	}
-}
-
-func (r *Receiver[T]) read(data []T, err error, read func([]T) int) (int, error) {
-	if err != nil {
-		return 0, err
-	}
-	n := read(data)
-	checkCount("read", n, len(data))
-	return n, r.Release(n)
 }
 
 // Peek returns the largest contiguous readable slice of the ring, for
@@ -80,9 +79,6 @@ func (r *Receiver[T]) read(data []T, err error, read func([]T) int) (int, error)
 // The elements stay in the ring until Release. It returns (nil, nil) when
 // the ring is empty, and the errors of Recv.
 func (r *Receiver[T]) Peek() ([]T, error) {
-	if r.state.closed() {
-		return nil, ErrClosed
-	}
 	if data := r.rx.Peek(); len(data) > 0 {
 		return data, nil
 	}
@@ -90,35 +86,34 @@ func (r *Receiver[T]) Peek() ([]T, error) {
 }
 
 // Release frees the first n elements of the slice Peek returned. An n
-// outside 0..len(peeked) panics (a programming error).
+// outside 0..len(peeked) panics (a programming error). After this side's
+// Close it frees nothing and returns ErrClosed.
 func (r *Receiver[T]) Release(n int) error {
-	if r.rx.Release(n) {
+	switch r.rx.Release(n) {
+	case ring.OK:
+		return nil
+	case ring.Wake:
 		return r.kick()
 	}
-	return nil
+	return r.stopErr()
 }
 
 // Wait blocks until there is data or a Recv would return an error (then
 // it returns that error, io.EOF included), or ctx ends. It spins first,
 // like RecvWait.
 func (r *Receiver[T]) Wait(ctx context.Context) error {
-	if r.Ready() {
-		return r.err()
-	}
-	if !r.state.enter() {
-		return ErrClosed
-	}
-	defer r.exit()
-	if err := r.sleep(ctx, r.Ready, r.Arm, r.rx.Disarm); err != nil {
-		return err
+	for !r.Ready() {
+		if err := r.wait(ctx, r.Ready, r.Arm, r.rx.Disarm); err != nil {
+			return err
+		}
 	}
 	return r.err()
 }
 
 // err explains why there is nothing to read: nil when the ring is merely
-// empty.
+// empty (or has data).
 func (r *Receiver[T]) err() error {
-	if r.state.closed() {
+	if r.rx.Closed() {
 		return ErrClosed
 	}
 	if err := r.rx.Err(); err != nil {
@@ -127,45 +122,58 @@ func (r *Receiver[T]) err() error {
 	if r.rx.Done() {
 		return io.EOF
 	}
-	if r.ch.gone.Load() {
+	if r.gone.Load() {
 		// The peer is dead, so its last stores are visible: one more
 		// look for data it committed before it died.
-		if r.rx.Ready() && !r.rx.Done() && r.rx.Err() == nil {
+		if r.rx.Ready() && r.rx.Buffered() > 0 {
 			return nil
+		}
+		if err := r.rx.Err(); err != nil {
+			return fmt.Errorf("fdring: receive: %w", err)
 		}
 		return fmt.Errorf("fdring: receive: %w", ErrPeerGone)
 	}
 	return nil
 }
 
+// stopErr is err for a ring that reported Stopped: never nil.
+func (r *Receiver[T]) stopErr() error {
+	if err := r.err(); err != nil {
+		return err
+	}
+	return fmt.Errorf("fdring: receive: stopped: %w", ErrClosed)
+}
+
 // Close tells the sender that nobody reads any more (its Send returns
 // ErrClosed). Data still in the ring is dropped. It wakes a RecvWait of
 // this side in progress (which returns ErrClosed), releases this side's fds
-// once nothing uses them, and is idempotent and safe from any goroutine.
-func (r *Receiver[T]) Close() error { return r.close(r.rx.Close) }
+// once nothing uses them, and is idempotent and safe from any goroutine,
+// during any other call. Every method after Close returns ErrClosed
+// (Stats: the last counters).
+func (r *Receiver[T]) Close() error { return r.close(r.counters, r.rx.Close) }
 
 // Fd returns the data-ready fd: it becomes readable when the sender
 // publishes or closes after this side armed (see Arm). For event loops.
-func (r *Receiver[T]) Fd() int { return r.ch.data.Fd() }
+// -1 after Close.
+func (r *Receiver[T]) Fd() int { return r.fd() }
 
 // Ready reports whether a Recv would return data or an error (io.EOF
-// included). It never blocks and makes no syscall.
+// included). It never blocks and makes no syscall. True after Close.
 func (r *Receiver[T]) Ready() bool {
-	return r.rx.Ready() || r.state.closed() || r.ch.gone.Load()
+	return r.rx.Closed() || r.gone.Load() || r.rx.Ready()
 }
 
 // Arm declares that the caller is about to wait for Fd, then re-checks: it
 // returns true when there is data (or an end) already: do not wait. For
 // event loops; RecvWait does this itself.
 func (r *Receiver[T]) Arm() bool {
-	if r.state.closed() || r.ch.gone.Load() {
-		return true
-	}
-	return r.rx.Arm()
+	return r.rx.Closed() || r.gone.Load() || r.rx.Arm()
 }
 
-// WaitClear consumes the signal on Fd after it fired.
-func (r *Receiver[T]) WaitClear() error { return r.ch.data.Clear() }
+// WaitClear consumes the signal on Fd after it fired. A peer that hung up
+// is recorded (the next Recv reports ErrPeerGone after the last element),
+// not returned here.
+func (r *Receiver[T]) WaitClear() error { return r.clearOwn() }
 
 // EdgeTriggered reports whether Fd is an eventfd, which an event loop may
 // register edge-triggered and never clear (see loop.EdgeSource).
@@ -174,8 +182,14 @@ func (r *Receiver[T]) EdgeTriggered() bool { return notify.Edge(r.ch.data) }
 // Cap returns the ring's capacity in elements.
 func (r *Receiver[T]) Cap() int { return r.ch.ring.Cap() }
 
-// Stats returns this side's counters. Safe from any goroutine.
+// Stats returns this side's counters. Safe from any goroutine, also after
+// Close (the counters at Close).
 func (r *Receiver[T]) Stats() Stats {
+	st := r.counters() // before the closed check: see statsAfterClose
+	return r.statsAfterClose(r.state.closed(), st)
+}
+
+func (r *Receiver[T]) counters() Stats {
 	return Stats{
 		Sent:     r.ch.ring.Sender().Sent(),
 		Received: r.rx.Received(),

@@ -8,7 +8,9 @@ import (
 	"github.com/fdring/fdring/ring"
 )
 
-// Sender is the producer side of a channel.
+// Sender is the producer side of a channel. Its methods belong to one
+// goroutine at a time (the owner), except Close and Stats, which are safe
+// from any goroutine at any time, during or after any other call.
 type Sender[T any] struct {
 	tx *ring.Sender[T]
 	ch *channel[T]
@@ -16,30 +18,37 @@ type Sender[T any] struct {
 }
 
 func newSender[T any](c *channel[T]) *Sender[T] {
-	return &Sender[T]{tx: c.ring.Sender(), ch: c, side: side{own: c.space, peer: c.data, spin: c.spin, unref: c.unref, op: "send"}}
+	s := &Sender[T]{tx: c.ring.Sender(), ch: c}
+	s.side = side{own: c.space, peer: c.data, spin: c.spin, gone: &c.gone, markGone: c.markGone, unref: c.unref, op: "send"}
+	return s
 }
 
 // Send calls fill with the largest contiguous free slice of the ring (never
 // empty) and publishes the n elements fill reports written. It never
 // blocks: when the ring is full it returns (0, nil) without calling fill.
-// After the receiver closed it returns ErrClosed (at the latest on the call
-// after the one that saw it), after this side's Close ErrClosed, and
-// ErrPeerGone or ErrCorrupt when the peer died or broke the ring.
+// It returns ErrClosed after this side's Close (without calling fill) and
+// once the receiver closed: on the call whose publish saw it, with the n
+// elements fill wrote (the receiver may or may not have read them), and
+// without calling fill after that. ErrPeerGone or ErrCorrupt when the peer
+// died or broke the ring.
 //
 // A fill that returns a count outside 0..len(free) panics: a programming
 // error; nothing is published.
 func (s *Sender[T]) Send(fill func(free []T) int) (int, error) {
-	if s.state.closed() {
-		return 0, ErrClosed
-	}
-	n, wake := s.tx.Send(fill)
-	if wake {
-		return n, s.kick()
-	}
-	if n == 0 {
-		return 0, s.err()
+	n, res := s.tx.Push(fill)
+	if res != ring.OK {
+		return s.settle(n, res)
 	}
 	return n, nil
+}
+
+// settle finishes a publish that left work: a wakeup to send, or a stop to
+// explain.
+func (s *Sender[T]) settle(n int, res ring.Result) (int, error) {
+	if res == ring.Wake {
+		return n, s.kick()
+	}
+	return n, s.stopErr()
 }
 
 // SendWait is Send that waits for room: it spins for the channel's spin
@@ -48,30 +57,18 @@ func (s *Sender[T]) Send(fill func(free []T) int) (int, error) {
 // returns once fill was called and wrote at least one element, or returned
 // 0 (then (0, nil)).
 func (s *Sender[T]) SendWait(ctx context.Context, fill func(free []T) int) (int, error) {
-	if free, err := s.Reserve(); len(free) > 0 || err != nil {
-		return s.fill(free, err, fill)
-	}
-	if !s.state.enter() {
-		return 0, ErrClosed
-	}
-	defer s.exit()
 	for {
-		if err := s.sleep(ctx, s.Ready, s.Arm, s.tx.Disarm); err != nil {
+		n, res := s.tx.Push(fill)
+		if res != ring.OK {
+			return s.settle(n, res)
+		}
+		if n > 0 || s.tx.Room() > 0 {
+			return n, nil // fill was called
+		}
+		if err := s.wait(ctx, s.Ready, s.Arm, s.tx.Disarm); err != nil {
 			return 0, err
 		}
-		if free, err := s.Reserve(); len(free) > 0 || err != nil {
-			return s.fill(free, err, fill)
-		}
 	}
-}
-
-func (s *Sender[T]) fill(free []T, err error, fill func([]T) int) (int, error) {
-	if err != nil {
-		return 0, err
-	}
-	n := fill(free)
-	checkCount("fill", n, len(free))
-	return n, s.Commit(n)
 }
 
 // Reserve returns the largest contiguous free slice of the ring, for callers
@@ -79,9 +76,6 @@ func (s *Sender[T]) fill(free []T, err error, fill func([]T) int) (int, error) {
 // into it, then Commit. It returns (nil, nil) when the ring is full, and the
 // errors of Send.
 func (s *Sender[T]) Reserve() ([]T, error) {
-	if s.state.closed() {
-		return nil, ErrClosed
-	}
 	if free := s.tx.Reserve(); len(free) > 0 {
 		return free, nil
 	}
@@ -89,26 +83,25 @@ func (s *Sender[T]) Reserve() ([]T, error) {
 }
 
 // Commit publishes the first n elements of the slice Reserve returned. An n
-// outside 0..len(reserved) panics (a programming error).
+// outside 0..len(reserved) panics (a programming error). After this side's
+// Close it publishes nothing and returns ErrClosed.
 func (s *Sender[T]) Commit(n int) error {
-	if s.tx.Commit(n) {
+	switch s.tx.Commit(n) {
+	case ring.OK:
+		return nil
+	case ring.Wake:
 		return s.kick()
 	}
-	return nil
+	return s.stopErr()
 }
 
-// Wait blocks until the ring has room or a Send would return an error
-// (then it returns that error), or ctx ends. It spins first, like SendWait.
+// Wait blocks until the ring has room or a Send would return an error (then
+// it returns that error), or ctx ends. It spins first, like SendWait.
 func (s *Sender[T]) Wait(ctx context.Context) error {
-	if s.Ready() {
-		return s.err()
-	}
-	if !s.state.enter() {
-		return ErrClosed
-	}
-	defer s.exit()
-	if err := s.sleep(ctx, s.Ready, s.Arm, s.tx.Disarm); err != nil {
-		return err
+	for !s.Ready() {
+		if err := s.wait(ctx, s.Ready, s.Arm, s.tx.Disarm); err != nil {
+			return err
+		}
 	}
 	return s.err()
 }
@@ -116,49 +109,56 @@ func (s *Sender[T]) Wait(ctx context.Context) error {
 // err explains why the ring takes nothing: nil when it is merely full.
 func (s *Sender[T]) err() error {
 	switch {
-	case s.state.closed():
+	case s.tx.Closed():
 		return ErrClosed
-	case s.ch.gone.Load():
-		return ErrPeerGone
+	case s.gone.Load():
+		return fmt.Errorf("fdring: send: %w", ErrPeerGone)
 	}
 	if err := s.tx.Err(); err != nil {
 		return fmt.Errorf("fdring: send: %w", err)
 	}
-	if s.tx.Closed() {
+	if s.tx.ReceiverClosed() {
 		return fmt.Errorf("fdring: send: receiver closed: %w", ErrClosed)
 	}
 	return nil
 }
 
+// stopErr is err for a ring that reported Stopped: never nil.
+func (s *Sender[T]) stopErr() error {
+	if err := s.err(); err != nil {
+		return err
+	}
+	return fmt.Errorf("fdring: send: stopped: %w", ErrClosed)
+}
+
 // Close ends the stream: the receiver drains what was sent, then gets
 // io.EOF. It wakes a SendWait of this side in progress (which returns
 // ErrClosed), releases this side's fds once nothing uses them, and is
-// idempotent and safe from any goroutine. Send after Close returns
-// ErrClosed.
-func (s *Sender[T]) Close() error { return s.close(s.tx.Close) }
+// idempotent and safe from any goroutine, during any other call. Every
+// method after Close returns ErrClosed (Stats: the last counters).
+func (s *Sender[T]) Close() error { return s.close(s.counters, s.tx.Close) }
 
 // Fd returns the space-ready fd: it becomes readable when the receiver
-// frees space after this side armed (see Arm). For event loops.
-func (s *Sender[T]) Fd() int { return s.ch.space.Fd() }
+// frees space after this side armed (see Arm). For event loops. -1 after
+// Close.
+func (s *Sender[T]) Fd() int { return s.fd() }
 
 // Ready reports whether a Send would make progress or return an error. It
-// never blocks and makes no syscall.
+// never blocks and makes no syscall. True after Close.
 func (s *Sender[T]) Ready() bool {
-	return s.tx.Ready() || s.state.closed() || s.ch.gone.Load()
+	return s.tx.Closed() || s.gone.Load() || s.tx.Ready()
 }
 
 // Arm declares that the caller is about to wait for Fd, then re-checks: it
 // returns true when there is room already (do not wait). For event loops;
 // SendWait does this itself.
 func (s *Sender[T]) Arm() bool {
-	if s.state.closed() || s.ch.gone.Load() {
-		return true
-	}
-	return s.tx.Arm()
+	return s.tx.Closed() || s.gone.Load() || s.tx.Arm()
 }
 
-// WaitClear consumes the signal on Fd after it fired.
-func (s *Sender[T]) WaitClear() error { return s.ch.space.Clear() }
+// WaitClear consumes the signal on Fd after it fired. A peer that hung up
+// is recorded (the next Send reports ErrPeerGone), not returned here.
+func (s *Sender[T]) WaitClear() error { return s.clearOwn() }
 
 // EdgeTriggered reports whether Fd is an eventfd, which an event loop may
 // register edge-triggered and never clear (see loop.EdgeSource).
@@ -167,8 +167,14 @@ func (s *Sender[T]) EdgeTriggered() bool { return notify.Edge(s.ch.space) }
 // Cap returns the ring's capacity in elements.
 func (s *Sender[T]) Cap() int { return s.ch.ring.Cap() }
 
-// Stats returns this side's counters. Safe from any goroutine.
+// Stats returns this side's counters. Safe from any goroutine, also after
+// Close (the counters at Close).
 func (s *Sender[T]) Stats() Stats {
+	st := s.counters() // before the closed check: see statsAfterClose
+	return s.statsAfterClose(s.state.closed(), st)
+}
+
+func (s *Sender[T]) counters() Stats {
 	return Stats{
 		Sent:     s.tx.Sent(),
 		Received: s.ch.ring.Receiver().Received(),

@@ -2,6 +2,7 @@ package fdring
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -9,14 +10,24 @@ import (
 	"github.com/fdring/fdring/notify"
 )
 
-// side is what a Sender and a Receiver have in common: the lifecycle word,
-// the fd it waits on (own) and the fd it signals (peer), the lazily made
-// Waiter, and the slow-path counters. Everything here is off the fast path.
+// side is what a Sender and a Receiver have in common, off the fast path:
+// the lifecycle word, the fd it waits on (own) and the fd it signals
+// (peer), the lazily made Waiter, the slow-path counters and the counters
+// kept at Close.
+//
+// Lifetimes. Close may come from any goroutine at any time. It never frees
+// anything a call in progress can touch: the ring's memory stays mapped
+// (across processes it is replaced by private zero pages, see
+// shm.Region.Retire, and unmapped only once the ring is unreachable), the
+// notifiers make a Close wait for a Signal or Clear in flight, and the
+// waiter and fds are released by whichever of Close and the last blocking
+// call (state.enter/exit) comes last.
 type side struct {
 	state   sideState
 	waiter  atomic.Pointer[notify.Waiter]
 	signals atomic.Uint64
 	waits   atomic.Uint64
+	last    atomic.Pointer[Stats] // the counters at Close
 
 	// kicked: this side woke its sleeping peer since it last waited (owner
 	// goroutine only). The peer is then about to run, so the next wait
@@ -25,6 +36,8 @@ type side struct {
 
 	own, peer notify.Notifier
 	spin      time.Duration
+	gone      *atomic.Bool // the channel's: the peer process is gone
+	markGone  func()       // records the peer's death (the channel's)
 	unref     func() error // drops this side's reference to the channel
 	op        string       // "send" or "receive", for errors
 }
@@ -32,10 +45,17 @@ type side struct {
 // signal wakes the peer, which declared it sleeps.
 func (s *side) signal() error {
 	s.signals.Add(1)
-	if err := s.peer.Signal(); err != nil {
-		return fmt.Errorf("fdring: %s: %w", s.op, err)
+	err := s.peer.Signal()
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, notify.ErrClosed):
+		return fmt.Errorf("fdring: %s: %w", s.op, ErrClosed)
+	case errors.Is(err, notify.ErrHangup):
+		s.markGone()
+		return fmt.Errorf("fdring: %s: %w", s.op, ErrPeerGone)
 	}
-	return nil
+	return fmt.Errorf("fdring: %s: %w", s.op, err)
 }
 
 // kick signals the peer after a publish that claimed its wakeup.
@@ -44,32 +64,47 @@ func (s *side) kick() error {
 	return s.signal()
 }
 
-// sleep returns once ready reports true, or with ctx's error or ErrClosed.
-// It spins first, then declares with arm (which re-checks) and sleeps on
-// the own fd; disarm withdraws a declaration it abandons. The caller holds
-// the side (state.enter).
-func (s *side) sleep(ctx context.Context, ready, arm func() bool, disarm func()) error {
+// wait returns once ready reports true, after a wakeup, or with ctx's error
+// or ErrClosed. It spins first, then declares with arm (which re-checks)
+// and sleeps on the own fd; disarm withdraws a declaration it abandons.
+// The caller re-checks its condition after a nil return.
+func (s *side) wait(ctx context.Context, ready, arm func() bool, disarm func()) error {
+	if !s.state.enter() {
+		return ErrClosed
+	}
+	defer s.exit()
 	if spinUntil(s.spinTime(), ready) {
 		return nil
 	}
-	for {
-		if arm() {
-			return nil
-		}
-		w, err := s.getWaiter()
-		if err != nil {
-			disarm()
-			return err
-		}
-		s.waits.Add(1)
-		if err := w.Wait(ctx); err != nil {
-			disarm()
-			if s.state.closed() {
-				return ErrClosed
-			}
-			return err
-		}
+	if arm() {
+		return nil
 	}
+	w, err := s.getWaiter()
+	if err != nil {
+		disarm()
+		return err
+	}
+	s.waits.Add(1)
+	err = w.Wait(ctx)
+	if err == nil {
+		return nil
+	}
+	disarm()
+	switch {
+	case s.state.closed():
+		return ErrClosed
+	case errors.Is(err, notify.ErrHangup):
+		// The peer's end of our wakeup socket is gone: it died, or broke
+		// the protocol. The caller's re-check reports ErrPeerGone once
+		// everything it committed was delivered.
+		s.markGone()
+		return nil
+	case errors.Is(err, notify.ErrInterrupted):
+		return nil // the liveness watch saw the peer die: re-check
+	case errors.Is(err, notify.ErrClosed):
+		return ErrClosed
+	}
+	return err
 }
 
 func (s *side) spinTime() time.Duration {
@@ -97,27 +132,55 @@ func (s *side) getWaiter() (*notify.Waiter, error) {
 	return w, nil
 }
 
-// close marks the side closed, publishes that in the ring (ringClose
-// reports whether the peer sleeps and must be signalled), interrupts a wait
-// in progress and releases the side once no blocking call uses it.
-func (s *side) close(ringClose func() bool) error {
+// interrupt makes a wait in progress return and re-check (the liveness
+// watch calls it when the peer died). Safe from any goroutine.
+func (s *side) interrupt() {
+	if w := s.waiter.Load(); w != nil {
+		w.Interrupt()
+	}
+}
+
+// close marks the side closed, keeps its counters, publishes the close in
+// the ring (ringClose reports whether the peer sleeps and must be
+// signalled), interrupts a wait in progress and releases the side once no
+// blocking call uses it.
+func (s *side) close(stats func() Stats, ringClose func() bool) error {
+	if s.state.closed() {
+		return nil
+	}
+	st := stats()
+	s.last.Store(&st)
 	first, release := s.state.close()
 	if !first {
 		return nil
 	}
 	var err error
 	if ringClose() {
-		err = s.signal()
+		if serr := s.signal(); serr != nil && !errors.Is(serr, ErrPeerGone) {
+			err = serr
+		}
 	}
-	if w := s.waiter.Load(); w != nil {
-		w.Interrupt()
-	}
+	s.interrupt()
 	if release {
 		if rerr := s.release(); err == nil {
 			err = rerr
 		}
 	}
 	return err
+}
+
+// statsAfterClose returns st, or the counters kept at Close once closed:
+// the shared memory may hold zeros by then (it is retired at Close). st must
+// be read before closed is loaded: Close keeps its counters before it marks
+// the side closed, and retires the memory after, so a closed of false means
+// st was read from the live memory.
+func (s *side) statsAfterClose(closed bool, st Stats) Stats {
+	if closed {
+		if p := s.last.Load(); p != nil {
+			return *p
+		}
+	}
+	return st
 }
 
 // exit ends a blocking call (state.enter) and releases the side if it was
@@ -137,4 +200,61 @@ func (s *side) release() error {
 		err = cerr
 	}
 	return err
+}
+
+// clearOwn consumes the signal on the own fd (for event loops).
+func (s *side) clearOwn() error {
+	err := s.own.Clear()
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, notify.ErrHangup):
+		s.markGone()
+		return nil // the handler's next call reports ErrPeerGone
+	case errors.Is(err, notify.ErrClosed):
+		return fmt.Errorf("fdring: %s: %w", s.op, ErrClosed)
+	}
+	return fmt.Errorf("fdring: %s: %w", s.op, err)
+}
+
+// fd returns the own fd, or -1 once closed.
+func (s *side) fd() int {
+	if s.state.closed() {
+		return -1
+	}
+	return s.own.Fd()
+}
+
+// sideState is a side's lifecycle word: closedBit once Close was called, and
+// below it the number of blocking calls in progress. The side's waiter and
+// channel reference are released by whichever of Close and the last
+// blocking call comes last, so Close may wake a blocked SendWait/RecvWait
+// from another goroutine without pulling its fds from under it.
+type sideState struct{ v atomic.Int32 }
+
+const closedBit = 1 << 30
+
+func (s *sideState) closed() bool { return s.v.Load()&closedBit != 0 }
+
+// enter registers a blocking call; false when the side is closed.
+func (s *sideState) enter() bool {
+	for {
+		v := s.v.Load()
+		if v&closedBit != 0 {
+			return false
+		}
+		if s.v.CompareAndSwap(v, v+1) {
+			return true
+		}
+	}
+}
+
+// exit ends a blocking call; true when the caller must release the side.
+func (s *sideState) exit() bool { return s.v.Add(-1) == closedBit }
+
+// close marks the side closed. first is true for the first call; release is
+// true when no blocking call is in progress, so the caller releases now.
+func (s *sideState) close() (first, release bool) {
+	old := s.v.Or(closedBit)
+	return old&closedBit == 0, old == 0
 }

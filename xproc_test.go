@@ -44,7 +44,15 @@ func runChild(mode, path, nstr string) int {
 		if mode == "produce-then-wait" {
 			capacity = 1 << 17 // room for all n: it commits without a reader
 		}
-		tx, err := fdring.DialContext[uint64](ctx, path, capacity)
+		var opts []fdring.Option
+		if os.Getenv("FDRING_ANY_PEER") != "" {
+			opts = append(opts, fdring.WithAnyPeerUID())
+		}
+		tx, err := fdring.DialContext[uint64](ctx, path, capacity, opts...)
+		if errors.Is(err, fdring.ErrNotAllowed) {
+			fmt.Fprintln(os.Stderr, "dial:", err)
+			return 6
+		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "dial:", err)
 			return 2
@@ -390,6 +398,19 @@ func TestAcceptRejectsBadHandshakes(t *testing.T) {
 		fd, _ := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 		return fd
 	}
+	// The far ends of the wakeup sockets sent: kept open until the
+	// Accept of each case returned (a connected socket is checked).
+	var farEnds []int
+	pair := func(typ int) int {
+		p, err := unix.Socketpair(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		farEnds = append(farEnds, p[1])
+		return p[0]
+	}
+	sock := func() int { return pair(unix.SOCK_SEQPACKET) }
+	dgram := func() int { return pair(unix.SOCK_DGRAM) }
 	size := ring.Size[uint64](64)
 	initRing := func(fd int) {
 		m, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
@@ -417,29 +438,39 @@ func TestAcceptRejectsBadHandshakes(t *testing.T) {
 		want    error
 	}{
 		{"nothing", nil, nil, fdring.ErrHandshake},
-		{"truncated", good[:20], func() []int { return []int{memfd(size, true), efd(), efd()} }, fdring.ErrHandshake},
-		{"too long", append(append([]byte(nil), good...), 0), func() []int { return []int{memfd(size, true), efd(), efd()} }, fdring.ErrHandshake},
+		{"truncated", good[:20], func() []int { return []int{memfd(size, true), sock()} }, fdring.ErrHandshake},
+		{"too long", append(append([]byte(nil), good...), 0), func() []int { return []int{memfd(size, true), sock()} }, fdring.ErrHandshake},
 		{"garbage", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n01234567890123456789x"), nil, fdring.ErrHandshake},
-		{"bad magic", mutated(0, 1), func() []int { return []int{memfd(size, true), efd(), efd()} }, fdring.ErrHandshake},
-		{"bad version", mutated(4, 7), func() []int { return []int{memfd(size, true), efd(), efd()} }, fdring.ErrHandshake},
+		{"bad magic", mutated(0, 1), func() []int { return []int{memfd(size, true), sock()} }, fdring.ErrHandshake},
+		{"bad version", mutated(4, 7), func() []int { return []int{memfd(size, true), sock()} }, fdring.ErrHandshake},
 		{"no fds", good, nil, fdring.ErrHandshake},
-		{"two fds", good, func() []int { return []int{memfd(size, true), efd()} }, fdring.ErrHandshake},
-		{"elem size", mutated(8, 4), func() []int { return []int{memfd(size, true), efd(), efd()} }, fdring.ErrTypeMismatch},
-		{"fingerprint", mutated(24, 1), func() []int { return []int{memfd(size, true), efd(), efd()} }, fdring.ErrTypeMismatch},
-		{"capacity", mutated(16, 3), func() []int { return []int{memfd(size, true), efd(), efd()} }, fdring.ErrHandshake},
+		{"one fd", good, func() []int { return []int{memfd(size, true)} }, fdring.ErrHandshake},
+		{"elem size", mutated(8, 4), func() []int { return []int{memfd(size, true), sock()} }, fdring.ErrTypeMismatch},
+		{"fingerprint", mutated(24, 1), func() []int { return []int{memfd(size, true), sock()} }, fdring.ErrTypeMismatch},
+		{"capacity", mutated(16, 3), func() []int { return []int{memfd(size, true), sock()} }, fdring.ErrHandshake},
 		{"unsealed memfd", good, func() []int {
 			fd := memfd(size, false)
 			initRing(fd)
-			return []int{fd, efd(), efd()}
+			return []int{fd, sock()}
 		}, fdring.ErrHandshake},
-		{"short memfd", good, func() []int { return []int{memfd(size-8, true), efd(), efd()} }, fdring.ErrHandshake},
-		{"pipe for memory", good, func() []int { return []int{pipeFd(), efd(), efd()} }, fdring.ErrHandshake},
-		{"pipe for eventfd", good, func() []int {
+		{"short memfd", good, func() []int { return []int{memfd(size-8, true), sock()} }, fdring.ErrHandshake},
+		{"pipe for memory", good, func() []int { return []int{pipeFd(), sock()} }, fdring.ErrHandshake},
+		{"pipe for wakeup socket", good, func() []int {
 			fd := memfd(size, true)
 			initRing(fd)
-			return []int{fd, pipeFd(), efd()}
+			return []int{fd, pipeFd()}
 		}, fdring.ErrHandshake},
-		{"uninitialised ring", good, func() []int { return []int{memfd(size, true), efd(), efd()} }, ring.ErrBadMagic},
+		{"eventfd for wakeup socket", good, func() []int {
+			fd := memfd(size, true)
+			initRing(fd)
+			return []int{fd, efd()}
+		}, fdring.ErrHandshake},
+		{"datagram wakeup socket", good, func() []int {
+			fd := memfd(size, true)
+			initRing(fd)
+			return []int{fd, dgram()}
+		}, fdring.ErrHandshake},
+		{"uninitialised ring", good, func() []int { return []int{memfd(size, true), sock()} }, ring.ErrBadMagic},
 	}
 	before := fdCount(t)
 	for _, c := range cases {
@@ -464,6 +495,10 @@ func TestAcceptRejectsBadHandshakes(t *testing.T) {
 				conn.Close()
 			}
 			_, err := fdring.AcceptContext[uint64](testCtx(t), l)
+			for _, fd := range farEnds {
+				unix.Close(fd)
+			}
+			farEnds = nil
 			if !errors.Is(err, c.want) {
 				t.Fatalf("Accept = %v, want %v", err, c.want)
 			}
@@ -577,11 +612,14 @@ func TestAcceptChecksPeerUID(t *testing.T) {
 	defer l.Close()
 	os.Chmod(path, 0o666)
 
-	start := func() *exec.Cmd {
+	start := func(anyPeer bool) *exec.Cmd {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		t.Cleanup(cancel)
 		cmd := exec.CommandContext(ctx, bin, "-test.run=^$")
 		cmd.Env = append(os.Environ(), "FDRING_CHILD=produce", "FDRING_PATH="+path, "FDRING_N=1000")
+		if anyPeer {
+			cmd.Env = append(cmd.Env, "FDRING_ANY_PEER=1")
+		}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -589,16 +627,29 @@ func TestAcceptChecksPeerUID(t *testing.T) {
 		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 		return cmd
 	}
-	cmd := start()
+	// The dialer checks the listener too: by default a producer of
+	// another user refuses to hand its ring to us (exit code 6:
+	// ErrNotAllowed), before it sends anything.
+	cmd := start(false)
 	if _, err := fdring.AcceptContext[uint64](testCtx(t), l); !errors.Is(err, fdring.ErrNotAllowed) {
 		t.Fatalf("Accept of uid %d = %v, want ErrNotAllowed", nobody, err)
 	}
-	if err := cmd.Wait(); err == nil {
-		t.Fatal("the refused producer's Dial succeeded")
+	var exit *exec.ExitError
+	if err := cmd.Wait(); !errors.As(err, &exit) || exit.ExitCode() != 6 {
+		t.Fatalf("producer of uid %d dialing a listener of uid %d: %v, want exit 6 (ErrNotAllowed)", nobody, os.Geteuid(), err)
+	}
+
+	// A producer that allows any listener is refused by ours.
+	cmd = start(true)
+	if _, err := fdring.AcceptContext[uint64](testCtx(t), l); !errors.Is(err, fdring.ErrNotAllowed) {
+		t.Fatalf("Accept of uid %d = %v, want ErrNotAllowed", nobody, err)
+	}
+	if err := cmd.Wait(); !errors.As(err, &exit) || exit.ExitCode() == 6 {
+		t.Fatalf("the refused producer: %v, want a failed handshake (not exit 6)", err)
 	}
 
 	l.AllowUIDs(nobody)
-	start()
+	start(true)
 	rx := accept(t, l)
 	if got, err := drain(t, rx); got != 1000 || err != io.EOF {
 		t.Fatalf("allowed producer: %d items, %v", got, err)
@@ -618,21 +669,28 @@ func hostileProducer(ctx context.Context, path string) int {
 	if _, err := ring.Init[uint64](region.Bytes(), capacity); err != nil {
 		return 2
 	}
-	data, _ := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	space, _ := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 2
+	}
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unixpacket", path)
 	if err != nil {
 		return 3
 	}
 	conn := c.(*net.UnixConn)
-	if err := shm.SendFds(conn, fdring.EncodeHello[uint64](capacity), region.Fd(), data, space); err != nil {
+	if err := shm.SendFds(conn, fdring.EncodeHello[uint64](capacity), region.Fd(), pair[1]); err != nil {
 		return 4
 	}
 	reply := make([]byte, 16)
 	if _, err := conn.Read(reply); err != nil {
 		return 5
 	}
+	// The consumer's wakeup socket end is a file description we share:
+	// make it blocking, as a hostile peer could. The consumer must not
+	// care (it only ever uses MSG_DONTWAIT on it).
+	unix.SetNonblock(pair[1], false)
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
 	m := region.Bytes()
 	words := []int{ring.OffMagic, ring.OffVersion, ring.OffCapacity, ring.OffTail, ring.OffHead,
 		ring.OffRxState, ring.OffTxState, ring.OffElemSize}
@@ -660,7 +718,9 @@ func hostileProducer(ctx context.Context, path string) int {
 		for i := ring.HeaderSize; i < len(m); i += 8 {
 			m[i] = byte(rng.Uint32())
 		}
-		unix.Write(data, one[:])
+		// Wake the consumer through the connection (its data-ready
+		// socket), as an honest producer would.
+		conn.Write(one[:1])
 	}
 	return 0
 }
@@ -690,5 +750,8 @@ func TestHostileProducer(t *testing.T) {
 		t.Fatalf("after %d items: %v, want ErrCorrupt or ErrPeerGone", items, err)
 	}
 	t.Logf("consumer took %d items, then: %v", items, err)
+	if err := rx.Close(); err != nil {
+		t.Fatal(err)
+	}
 	cmd.Wait()
 }

@@ -13,5 +13,5 @@ func NewEventfd() (Notifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("notify: eventfd: %w", err)
 	}
-	return &fdNotifier{rfd: fd, wfd: fd, word: true}, nil
+	return &fdNotifier{rfd: fd, wfd: fd, rkind: kindEventfd, wkind: kindEventfd}, nil
 }

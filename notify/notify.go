@@ -49,6 +49,11 @@ var ErrClosed = errors.New("notify: closed")
 // ErrInterrupted is returned by Waiter.Wait after Interrupt.
 var ErrInterrupted = errors.New("notify: wait interrupted")
 
+// ErrHangup is returned by Clear and Waiter.Wait when the fd reports end of
+// file: every writer of a pipe or the peer of a socket closed its end (its
+// process exited, was killed, or closed it). No signal will ever come.
+var ErrHangup = errors.New("notify: peer hung up")
+
 // New returns the best notifier for the platform: an eventfd on Linux, a
 // pipe elsewhere.
 func New() (Notifier, error) {
@@ -60,11 +65,20 @@ func New() (Notifier, error) {
 }
 
 // FromFds wraps descriptors the caller brings. rfd is waited on and drained
-// by Clear; Signal writes to wfd. If rfd == wfd the fd is treated as an
-// eventfd (8-byte writes of 1); otherwise as a pipe or socket (1-byte
-// writes). Both are switched to non-blocking and close-on-exec mode. On
-// success the Notifier owns them (Close closes them); on error they stay
-// the caller's.
+// by Clear; Signal writes to wfd. If rfd == wfd and it is not a socket, the
+// fd is treated as an eventfd (8-byte writes of 1); otherwise as a pipe or
+// socket (1-byte writes). Both are switched to non-blocking and
+// close-on-exec mode. On success the Notifier owns them (Close closes
+// them); on error they stay the caller's.
+//
+// Sockets are the kind to use with a peer that is not trusted (another
+// process): every send and receive on them is made with MSG_DONTWAIT, so
+// it never blocks whatever the file status flags say (a process holding
+// the same open file description can clear O_NONBLOCK), a peer cannot make
+// a signal block by filling its queue (EAGAIN means it has signals
+// pending), and its death shows as ErrHangup. An eventfd shared with a
+// peer has none of these properties: the peer can saturate its counter,
+// switch it to semaphore mode or make it blocking.
 func FromFds(rfd, wfd int) (Notifier, error) {
 	if rfd < 0 || wfd < 0 {
 		return nil, fmt.Errorf("notify: from fds: invalid fd %d/%d", rfd, wfd)
@@ -75,10 +89,11 @@ func FromFds(rfd, wfd int) (Notifier, error) {
 		}
 		unix.CloseOnExec(fd)
 	}
-	if rfd == wfd {
-		return &fdNotifier{rfd: rfd, wfd: wfd, word: true}, nil
+	n := &fdNotifier{rfd: rfd, wfd: wfd, rkind: kindOf(rfd), wkind: kindOf(wfd)}
+	if rfd == wfd && n.rkind == kindPipe {
+		n.rkind, n.wkind = kindEventfd, kindEventfd
 	}
-	return &fdNotifier{rfd: rfd, wfd: wfd, packet: isPacketSocket(rfd)}, nil
+	return n, nil
 }
 
 // Edge reports whether every Signal of n makes a new readiness edge on its
@@ -89,15 +104,40 @@ func FromFds(rfd, wfd int) (Notifier, error) {
 // this package did not make.
 func Edge(n Notifier) bool {
 	f, ok := n.(*fdNotifier)
-	return ok && f.word
+	return ok && f.rkind == kindEventfd
+}
+
+// fdKind says how to read or write one fd.
+type fdKind uint8
+
+const (
+	kindPipe    fdKind = iota // pipe or other byte stream: read(2)/write(2) of one byte
+	kindEventfd               // 8-byte counter words
+	kindStream                // stream socket: recv/send with MSG_DONTWAIT
+	kindPacket                // datagram or seqpacket socket: one message per recv
+)
+
+func (k fdKind) socket() bool { return k == kindStream || k == kindPacket }
+
+// kindOf tells a socket (and whether it keeps message boundaries) from a
+// pipe; eventfds are recognised by the caller (one fd for both ends).
+func kindOf(fd int) fdKind {
+	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+	switch {
+	case err != nil:
+		return kindPipe
+	case typ == unix.SOCK_STREAM:
+		return kindStream
+	default:
+		return kindPacket
+	}
 }
 
 // fdNotifier implements every kind: eventfd (rfd == wfd, word writes) and
 // pipe-like pairs (byte writes).
 type fdNotifier struct {
-	rfd, wfd int
-	word     bool // write an 8-byte 1 (eventfd) rather than one byte
-	packet   bool // rfd keeps message boundaries: see drainCount
+	rfd, wfd     int
+	rkind, wkind fdKind
 
 	// mu makes Close wait for a Signal or Clear in flight, so neither ever
 	// touches an fd number that Close released and the process reused.
@@ -108,22 +148,19 @@ type fdNotifier struct {
 func (n *fdNotifier) Fd() int { return n.rfd }
 
 func (n *fdNotifier) Signal() error {
-	var b [8]byte
-	msg := b[:1] // pipes and sockets: one byte
-	if n.word {
-		binary.NativeEndian.PutUint64(b[:], 1) // eventfd: the counter increment
-		msg = b[:]
-	} else {
-		b[0] = 1
-	}
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	if n.closed {
 		return ErrClosed
 	}
-	err := ignoreEINTR(func() error { _, e := unix.Write(n.wfd, msg); return e })
-	if err == nil || err == unix.EAGAIN {
+	err := signalFd(n.wfd, n.wkind)
+	switch err {
+	case nil, unix.EAGAIN:
+		// EAGAIN: the counter or the queue is full of signals not yet
+		// consumed, so the waiter will wake anyway.
 		return nil
+	case unix.EPIPE, unix.ECONNRESET, unix.ECONNREFUSED:
+		return fmt.Errorf("notify: signal fd %d: %w: %w", n.wfd, ErrHangup, err)
 	}
 	return fmt.Errorf("notify: signal fd %d: %w", n.wfd, err)
 }
@@ -134,7 +171,7 @@ func (n *fdNotifier) Clear() error {
 	if n.closed {
 		return ErrClosed
 	}
-	if _, err := drainCount(n.rfd, n.packet); err != nil {
+	if _, err := drainCount(n.rfd, n.rkind); err != nil {
 		return fmt.Errorf("notify: clear fd %d: %w", n.rfd, err)
 	}
 	return nil
@@ -159,41 +196,69 @@ func (n *fdNotifier) Close() error {
 	return nil
 }
 
-// drainCount reads fd until it would block. It reports whether anything was
-// read. packet says fd keeps message boundaries (a datagram or seqpacket
-// socket): each read then takes one message, so a short read does not mean
-// fd is empty.
-func drainCount(fd int, packet bool) (bool, error) {
-	var buf [128]byte
+// signalFd writes one signal to fd, never blocking: sockets are written
+// with MSG_DONTWAIT (whatever the shared file status flags say), pipes and
+// eventfds are non-blocking fds this process made.
+func signalFd(fd int, kind fdKind) error {
+	var b [8]byte
+	msg := b[:1] // pipes and sockets: one byte
+	if kind == kindEventfd {
+		binary.NativeEndian.PutUint64(b[:], 1) // the counter increment
+		msg = b[:]
+	} else {
+		b[0] = 1
+	}
+	return ignoreEINTR(func() error {
+		if kind.socket() {
+			return unix.Sendto(fd, msg, unix.MSG_DONTWAIT, nil)
+		}
+		_, e := unix.Write(fd, msg)
+		return e
+	})
+}
+
+// maxDrainReads bounds how many reads one drain makes: a peer that writes
+// without pause cannot keep a drain (and the loop thread running it) busy
+// for ever; what is left keeps the fd readable for the next round. It is
+// far above what an honest peer leaves (one signal per sleep) and above
+// what a full socket queue of one-byte messages or a full pipe holds.
+const maxDrainReads = 1024
+
+// drainCount reads fd until it would block (at most maxDrainReads reads).
+// It reports whether anything was read, and ErrHangup at end of file (a
+// pipe whose writers are all gone, a socket whose peer closed). Sockets are
+// read with MSG_DONTWAIT, so the read cannot block even if the peer, which
+// may share the open file description, cleared O_NONBLOCK.
+func drainCount(fd int, kind fdKind) (bool, error) {
+	var buf [1024]byte
 	got := false
-	for {
+	for range maxDrainReads {
 		var n int
-		err := ignoreEINTR(func() error { var e error; n, e = unix.Read(fd, buf[:]); return e })
+		err := ignoreEINTR(func() error {
+			var e error
+			if kind.socket() {
+				n, e = recvDontwait(fd, buf[:])
+			} else {
+				n, e = unix.Read(fd, buf[:])
+			}
+			return e
+		})
 		switch {
 		case err == unix.EAGAIN:
 			return got, nil
 		case err != nil:
 			return got, err
 		case n == 0:
-			// A pipe whose write end is closed: readable forever. Report
-			// it as signalled so the waiter looks at its ring and finds
-			// the peer's state.
-			return true, nil
+			return got, ErrHangup
 		}
 		got = true
-		if n < len(buf) && !packet {
+		if n < len(buf) && kind != kindPacket {
 			// An eventfd read returns 8 bytes and resets the counter; a
-			// short pipe read emptied the pipe.
+			// short pipe or stream read emptied it.
 			return true, nil
 		}
 	}
-}
-
-// isPacketSocket reports whether fd is a socket that keeps message
-// boundaries. Pipes and eventfds are not sockets: false.
-func isPacketSocket(fd int) bool {
-	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
-	return err == nil && typ != unix.SOCK_STREAM
+	return got, nil
 }
 
 // ignoreEINTR runs a syscall wrapper until it does not fail with EINTR. It

@@ -21,5 +21,5 @@ func NewPipe() (Notifier, error) {
 			return nil, fmt.Errorf("notify: pipe: set non-blocking: %w", err)
 		}
 	}
-	return &fdNotifier{rfd: p[0], wfd: p[1]}, nil
+	return &fdNotifier{rfd: p[0], wfd: p[1], rkind: kindPipe, wkind: kindPipe}, nil
 }

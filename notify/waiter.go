@@ -24,8 +24,8 @@ type Waiter struct {
 	rc   syscall.RawConn
 	fd   int // the duplicate, for diagnostics only
 	intr atomic.Bool
-	// packet: the fd keeps message boundaries; see drainCount.
-	packet bool
+	// kind says how to read the fd; see drainCount.
+	kind fdKind
 	// closed is set by Close before it closes f, so that the poller's
 	// "use of closed file" (not os.ErrClosed) is reported as ErrClosed.
 	closed atomic.Bool
@@ -51,12 +51,13 @@ func NewWaiter(fd int) (*Waiter, error) {
 		f.Close()
 		return nil, fmt.Errorf("notify: waiter: %w", err)
 	}
-	return &Waiter{f: f, rc: rc, fd: dup, packet: isPacketSocket(dup)}, nil
+	return &Waiter{f: f, rc: rc, fd: dup, kind: kindOf(dup)}, nil
 }
 
 // Wait blocks until the fd is signalled and consumes the signal. It returns
 // nil after a signal, ctx.Err() when ctx ends first, ErrInterrupted after
-// Interrupt (which it consumes), and ErrClosed after Close. A wait may end
+// Interrupt (which it consumes), ErrClosed after Close, and an error
+// wrapping ErrHangup when the fd reports end of file (the peer is gone). A wait may end
 // spuriously with nil; callers re-check their condition.
 func (w *Waiter) Wait(ctx context.Context) error {
 	if w.intr.Swap(false) {
@@ -82,7 +83,7 @@ func (w *Waiter) Wait(ctx context.Context) error {
 		var rerr error
 		err := w.rc.Read(func(fd uintptr) bool {
 			var got bool
-			got, rerr = drainCount(int(fd), w.packet)
+			got, rerr = drainCount(int(fd), w.kind)
 			return got || rerr != nil || w.intr.Load()
 		})
 		switch {

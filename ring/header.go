@@ -157,7 +157,7 @@ func Init[T any](mem []byte, capacity int) (*Ring[T], error) {
 	atomic.StoreUint64(&h.magic, Magic)
 
 	r := new(Ring[T])
-	r.init(h, mem[:need], uint64(capacity))
+	r.init(h, mem[:need], uint64(capacity), 0, 0)
 	return r, nil
 }
 
@@ -205,6 +205,8 @@ func Open[T any](mem []byte) (*Ring[T], error) {
 		return nil, fmt.Errorf("ring: open: %w: %d bytes for %d elements of %d bytes, have %d",
 			ErrTooSmall, need, capacity, desc.size, len(mem))
 	}
+	// Load once, validate, use these values: a peer may change the words
+	// between two loads.
 	head, tail := h.head.Load(), h.tail.Load()
 	if tail-head > capacity {
 		return nil, fmt.Errorf("ring: open: %w: head %d tail %d capacity %d", ErrCorrupt, head, tail, capacity)
@@ -213,7 +215,7 @@ func Open[T any](mem []byte) (*Ring[T], error) {
 		return nil, fmt.Errorf("ring: open: %w: states %d/%d", ErrCorrupt, rx, tx)
 	}
 	r := new(Ring[T])
-	r.init(h, mem[:need], capacity)
+	r.init(h, mem[:need], capacity, head, tail)
 	return r, nil
 }
 

@@ -1,14 +1,15 @@
 // Package ring is a lock-free single-producer single-consumer ring buffer over
 // memory the caller provides: a Go slice, or a shared mapping that another
-// process attached to with Open. It makes no syscalls and no allocations; the
-// layer above (package fdring) turns its wake results into fd signals.
+// process attached to with Open. It allocates nothing and makes no syscall on
+// its data path; the layer above (package fdring) turns its Wake results into
+// fd signals.
 //
 // # Concurrency protocol
 //
 // Who writes which shared word (see header.go for the offsets):
 //
-//	tail     producer only (atomic store after the elements are written)
-//	head     consumer only (atomic store after the elements were read)
+//	tail     producer only (a release store after the elements are written)
+//	head     consumer only (a release store after the elements were read)
 //	txState  producer sets 0->1 (CAS, "I sleep until there is space"), 1->0
 //	         (CAS, undo) and ->2 (swap, "closed"); the consumer CASes 1->0
 //	         to claim the right to wake the producer.
@@ -17,59 +18,110 @@
 // Each side keeps its own index in private memory (the shared copy is only
 // ever written, never read back) and a private cached copy of the peer's
 // index. The peer's index is reloaded only when the cache says full (producer)
-// or empty (consumer). So a Send with room costs exactly: compare with the
-// cache, fill, one atomic store of tail, one atomic load of rxState. Recv is
-// the mirror image. Nothing else is on that path: closed state, errors and
-// statistics are found on the slow path or through the state word the fast
-// path loads anyway (a state of 2 means the peer closed).
+// or empty (consumer). So a Push with room costs exactly: compare with the
+// cache and the side's own closed flag (both in the side's private cache
+// line), fill, one release store of tail, one load of rxState. Pull is the
+// mirror image. Nothing else is on that path: the peer's close, corruption
+// and statistics are found on the slow path or through the state word the
+// fast path loads anyway (a state of 2 means the peer closed).
 //
 // Wakeup (no lost wakeup, no signal while the peer is awake). A consumer that
 // is about to sleep does
 //
-//	C1: rxState.CAS(0, 1)      declare: I am going to sleep
-//	C2: t := tail.Load()       re-check
+//	C1: rxState.CAS(0, 1)      declare: I am going to sleep (a full fence here)
+//	C2: fence(peer)            membarrier(2), see below
+//	C3: t := tail.Load()       re-check
 //	    if t != head: rxState.CAS(1, 0) and do not sleep
 //
 // and the producer, after publishing, does
 //
-//	P1: tail.Store(t')
+//	P1: tail = t'              release store
 //	P2: if rxState.Load() == 1 && rxState.CAS(1, 0): wake = true (signal once)
 //
-// Go's sync/atomic operations are sequentially consistent: all of them appear
-// in one total order that respects each goroutine's program order. C1 and P1
-// are stores, C2 and P2 loads of the other's word, so in that order either P1
-// precedes C2 (the consumer sees the new tail and does not sleep) or C1
-// precedes P2 (the producer sees 1 and signals). Both may happen; then the
-// consumer undoes its flag while the producer claims it, and whoever wins the
-// CAS decides: at most one signal per sleep, possibly a spurious one, never
-// none. The same argument with the roles swapped covers a producer waiting for
-// space, and the close transition (state := 2 is a store before the closer
-// loads the peer's state). On amd64 and arm64 these atomics compile to the
-// same instructions (XCHG/LOCK CMPXCHG/MOV; STLR/LDAR/CASAL) whether the peer
-// is a goroutine or another process mapping the same physical memory, so the
-// argument holds across processes too.
+// The publish P1 is a release store: on amd64 a plain MOV (storeRelease in
+// publish_amd64.go), which x86 keeps in order after the element stores but
+// may let the later load P2 overtake (the store waits in the store buffer).
+// A sequentially consistent store (XCHG) would forbid that, but it drains the
+// store buffer on every publish and so exposes every cache-line miss on the
+// data in full, once per item: measured, 10-20x slower per item when the two
+// CPUs are far apart. The order P1-before-P2 is instead restored from the
+// sleeping side, which is about to make a syscall anyway: C2 is membarrier(2)
+// (MEMBARRIER_CMD_PRIVATE_EXPEDITED when the peer is a thread of this
+// process, GLOBAL_EXPEDITED when it is another process that registered for
+// it), which makes every running thread of the peer execute a full memory
+// barrier before it returns. So either the producer's P1 was before that
+// barrier, and is visible to C3 (the consumer sees the data and does not
+// sleep), or the producer's P2 comes after the barrier, which comes after
+// C1, and P2 sees 1 (the producer signals). Both may happen; then the
+// consumer undoes its flag while the producer claims it, and whoever wins
+// the CAS decides: at most one signal per sleep, possibly a spurious one,
+// never none. The same argument with the roles swapped covers a producer
+// waiting for space, and the close transition (state := 2 is a swap, a full
+// fence, before the closer loads the peer's state).
 //
-// ring/model/wakeup.pml models this protocol (both sides, both state words,
-// both eventfds, the close transitions) for the spin model checker, and
-// TestWakeupModel checks it: no invalid end state (a lost wakeup) and no
-// element lost or read twice, while a variant without the re-check after
-// declaring fails. Keep the model and this file in step.
+// Where membarrier is not available (other systems, old kernels, a refused
+// registration, or the race detector, which must see the happens-before edge
+// of an atomic store), indices are published with atomic.Store, a
+// sequentially consistent store, and no fence is needed: the original
+// argument (C1 and P1 are stores, C3 and P2 loads of the other's word, and
+// all four are in one total order) holds. PlainStores reports which mode this
+// process uses; across processes each side tells the other in the handshake
+// and fences only if the peer publishes with plain stores (SetRemotePeer).
+// On arm64 atomic.Store is STLR and atomic.Load LDAR, which never reorder,
+// so arm64 always uses them and never fences.
+//
+// ring/model/wakeup.pml models this protocol (both sides, a store buffer on
+// the publishing side, the fence on the sleeping side, both state words, the
+// close transitions) for the spin model checker, and TestWakeupModel checks
+// it: no invalid end state (a lost wakeup) and no element lost or read
+// twice, while the variants without the fence or without the re-check after
+// declaring fail. Keep the model and this file in step.
 //
 // # Untrusted memory
 //
-// The shared words may be written by a hostile or buggy peer. A side never
-// reads its own index back, validates the peer's index on every load
-// (the consumer: cachedTail <= tail <= head+capacity; the producer:
-// cachedHead <= head <= tail), keeps capacity, mask and element size in
-// private memory, and indexes only its private []T of exactly capacity
-// elements. An inconsistent value stops the side and makes Err report
-// ErrCorrupt; nothing is read or written out of bounds and nothing panics.
+// The shared words may be written by a hostile or buggy peer at any time. A
+// side loads each shared word once and uses only the value it validated:
+// it never reads its own index back, validates the peer's index on every
+// load (the consumer: avail <= tail <= head+capacity; the producer:
+// oldHead <= head <= tail), treats any state word outside 0..2 (and its own
+// state word changed by the peer to closed) as corruption, keeps capacity,
+// mask and element size in private memory, and indexes only its private []T
+// of exactly capacity elements. An inconsistent value stops the side and
+// makes Err report ErrCorrupt; nothing is read or written out of bounds and
+// nothing panics. A side that stops keeps handing out only what it had
+// validated before (a slice it returned from Peek or Reserve stays
+// releasable), so its own invariants hold whatever the peer did.
+//
+// # Closing
+//
+// Close (from any goroutine) sets the side's private closed flag, which the
+// fast path checks in the same cache line as its indices (never contended:
+// written once), and swaps the shared state to 2. It never frees memory:
+// the memory belongs to the caller (fdring keeps a mapping until nothing
+// can touch it).
 package ring
 
 import (
 	"fmt"
 	"sync/atomic"
 	"unsafe"
+)
+
+// Result tells the caller of a ring operation what is left for it to do.
+type Result uint8
+
+const (
+	// OK: nothing to do. With a count of 0: the ring was full (Push,
+	// Reserve) or empty (Pull, Peek).
+	OK Result = iota
+	// Wake: the peer had declared it sleeps and this call claimed the
+	// right to wake it: signal its fd exactly once.
+	Wake
+	// Stopped: the ring takes or gives nothing more on this side: the
+	// peer closed (producer side), this side was closed, the ring is
+	// corrupt (Err), or the stream ended (Done). Elements a call reports
+	// alongside Stopped were written or read.
+	Stopped
 )
 
 // Ring is the process-local view of one ring. It hands out at most one Sender
@@ -83,6 +135,9 @@ type Ring[T any] struct {
 	mask uint64
 
 	corrupt atomic.Pointer[CorruptError]
+	// fence is what a side about to sleep does so that the peer's plain
+	// index stores are visible to its re-check (see the protocol above).
+	fence fenceKind
 
 	// Each side is padded onto its own cache lines: in-process, the two
 	// sides are used by two goroutines.
@@ -93,25 +148,33 @@ type Ring[T any] struct {
 	_  [128]byte
 }
 
-// Sender is the producer side. Its methods (other than Close and Err) must be
-// called from one goroutine at a time.
+// Sender is the producer side. Its methods other than Close, Closed and Err
+// must be called from one goroutine at a time (the owner).
 type Sender[T any] struct {
-	r        *Ring[T]
+	hdr      *header
+	data     []T
+	mask     uint64
 	tail     uint64 // private: our index, never read back from shared memory
 	limit    uint64 // cached head + capacity; tail == limit means "full or stopped"
-	reserved int    // length of the slice the last Reserve returned
-	stopped  bool   // peer closed or ring corrupt: limit pinned at tail
+	closed   atomic.Bool
+	stopped  bool // the peer closed, the ring is corrupt or we closed: no room beyond limit
+	reserved int  // length of the slice the last Reserve returned
+	r        *Ring[T]
 }
 
-// Receiver is the consumer side. Its methods (other than Close and Err) must
-// be called from one goroutine at a time.
+// Receiver is the consumer side. Its methods other than Close, Closed and
+// Err must be called from one goroutine at a time (the owner).
 type Receiver[T any] struct {
-	r        *Ring[T]
+	hdr      *header
+	data     []T
+	mask     uint64
 	head     uint64 // private: our index
 	avail    uint64 // cached tail; head == avail means "empty or stopped"
-	peeked   int
+	closed   atomic.Bool
 	stopped  bool
-	peerDone bool // producer closed and we saw its final tail
+	peerDone bool // the producer closed and we saw its final tail
+	peeked   int
+	r        *Ring[T]
 }
 
 // Sender returns the producer side of r.
@@ -135,162 +198,231 @@ func (r *Ring[T]) Err() error {
 	return nil
 }
 
+// SetRemotePeer declares that the other side of this ring runs in another
+// process, which publishes its index with plain stores (peerPlain, that
+// process's PlainStores) or with sequentially consistent ones. It decides
+// the fence a side of this process makes before it sleeps. Call it before
+// either side is used; Init and Open assume a peer in this process.
+func (r *Ring[T]) SetRemotePeer(peerPlain bool) {
+	if peerPlain {
+		r.fence = fenceGlobal
+	} else {
+		r.fence = fenceNone
+	}
+}
+
 func (r *Ring[T]) setCorrupt(what string, got, lo, hi uint64) {
 	r.corrupt.CompareAndSwap(nil, &CorruptError{What: what, Got: got, Lo: lo, Hi: hi})
 }
 
-func (r *Ring[T]) init(hdr *header, mem []byte, capacity uint64) {
+// init sets up the private view. head and tail are the validated values
+// the caller loaded (once) from the header.
+func (r *Ring[T]) init(hdr *header, mem []byte, capacity, head, tail uint64) {
 	r.hdr = hdr
 	r.mem = mem
 	r.cap = capacity
 	r.mask = capacity - 1
+	r.fence = localFence()
 	// SAFETY: Init/Open checked that mem holds headerSize + capacity*sizeof(T)
 	// bytes, that the data offset is aligned for T and that T holds no
 	// pointers; mem keeps the backing memory alive (a Go slice) or the caller
-	// keeps the mapping until it stops using the ring.
+	// keeps the mapping until nothing can touch it (fdring: until the side
+	// is unreachable).
 	r.data = unsafe.Slice((*T)(unsafe.Pointer(&mem[headerSize])), int(capacity))
-
-	head := hdr.head.Load()
-	tail := hdr.tail.Load()
-	r.tx = Sender[T]{r: r, tail: tail, limit: head + capacity}
-	r.rx = Receiver[T]{r: r, head: head, avail: tail}
+	r.tx = Sender[T]{hdr: hdr, data: r.data, mask: r.mask, tail: tail, limit: head + capacity, r: r}
+	r.rx = Receiver[T]{hdr: hdr, data: r.data, mask: r.mask, head: head, avail: tail, r: r}
 }
 
 // ---- Sender ----
 
 // Send calls fill with the largest contiguous free slice (never empty) and
 // publishes the elements fill reports written. It returns 0 without calling
-// fill when the ring is full, the receiver closed, or the ring is corrupt
-// (see Closed and Err). wake is true when the receiver had declared it sleeps
-// and this call claimed the right to wake it: signal its fd exactly once.
+// fill when the ring is full, the receiver closed, the sender closed or the
+// ring is corrupt (see Closed and Err). wake is true when the receiver had
+// declared it sleeps and this call claimed the right to wake it: signal its
+// fd exactly once.
 //
 // A fill that returns a count below 0 or above len(free) is a programming
 // error: Send panics and publishes nothing.
 func (s *Sender[T]) Send(fill func(free []T) int) (n int, wake bool) {
-	free := s.Reserve()
-	if len(free) == 0 {
-		return 0, false
+	n, res := s.Push(fill)
+	return n, res == Wake
+}
+
+// Push is Send that also reports, on the same call, that the ring stopped
+// taking elements (Stopped: the receiver closed, this side closed, or the
+// ring is corrupt), so a layer above can say so at once. With Stopped, n
+// elements were published before the stop was seen: whether the receiver
+// read them is unknown. The fast path makes one call (fill) and two stores
+// (the private and the shared index); everything else is out of line.
+func (s *Sender[T]) Push(fill func(free []T) int) (n int, res Result) {
+	if s.tail == s.limit || s.closed.Load() {
+		return s.pushSlow(fill)
 	}
+	idx := s.tail & s.mask
+	end := min(idx+(s.limit-s.tail), uint64(len(s.data)))
+	free := s.data[idx:end:end]
 	n = fill(free)
 	if uint(n) > uint(len(free)) {
-		s.reserved = 0
-		panic(fmt.Sprintf("ring: fill returned %d, want 0..%d", n, len(free)))
+		badCount("fill", n, len(free))
 	}
-	return n, s.Commit(n)
+	if n == 0 {
+		return 0, OK
+	}
+	s.tail += uint64(n)
+	h := s.hdr
+	storeRelease(&h.tail, s.tail)
+	if st := h.rxState.Load(); st != stateRunning {
+		return n, s.peerState(st)
+	}
+	return n, OK
+}
+
+//go:noinline
+func (s *Sender[T]) pushSlow(fill func(free []T) int) (int, Result) {
+	if res := s.refill(); res != OK {
+		return 0, res
+	}
+	if s.tail == s.limit {
+		return 0, OK
+	}
+	return s.Push(fill) // there is room now: the fast path
 }
 
 // Reserve returns the largest contiguous free slice, empty when the ring is
-// full, the receiver closed or the ring is corrupt. Write into it, then call
-// Commit with the number of elements written. Reserve without Commit commits
-// nothing; a later Reserve replaces the reservation.
+// full, the receiver closed, this side closed or the ring is corrupt. Write
+// into it, then call Commit with the number of elements written. Reserve
+// without Commit commits nothing; a later Reserve replaces the reservation.
 func (s *Sender[T]) Reserve() []T {
-	if s.tail == s.limit && !s.refill() {
+	if (s.tail == s.limit || s.closed.Load()) && (s.refill() != OK || s.tail == s.limit) {
 		s.reserved = 0
 		return nil
 	}
-	r := s.r
-	idx := s.tail & r.mask
-	end := min(idx+(s.limit-s.tail), r.cap)
-	free := r.data[idx:end]
+	idx := s.tail & s.mask
+	end := min(idx+(s.limit-s.tail), uint64(len(s.data)))
+	free := s.data[idx:end:end]
 	s.reserved = len(free)
 	return free
 }
 
 // Commit publishes the first n elements of the slice Reserve returned. n must
 // be in 0..len(reserved); anything else is a programming error and panics
-// without publishing. wake has the meaning described at Send.
-func (s *Sender[T]) Commit(n int) (wake bool) {
+// without publishing. The result has the meaning described at Push; after
+// this side's Close, Commit publishes nothing and returns Stopped.
+func (s *Sender[T]) Commit(n int) Result {
 	reserved := s.reserved
 	s.reserved = 0
 	if uint(n) > uint(reserved) {
-		panic(fmt.Sprintf("ring: Commit(%d) outside the reserved 0..%d", n, reserved))
+		badCount("Commit", n, reserved)
+	}
+	if s.closed.Load() {
+		s.stop()
+		return Stopped
 	}
 	if n == 0 {
-		return false
+		return OK
 	}
 	s.tail += uint64(n)
-	h := s.r.hdr
-	h.tail.Store(s.tail)
+	h := s.hdr
+	storeRelease(&h.tail, s.tail)
 	if st := h.rxState.Load(); st != stateRunning {
 		return s.peerState(st)
 	}
-	return false
+	return OK
 }
 
-// peerState handles a non-running receiver state after a publish.
-func (s *Sender[T]) peerState(st uint32) bool {
+// peerState handles a non-running receiver state seen after a publish.
+//
+//go:noinline
+func (s *Sender[T]) peerState(st uint32) Result {
 	switch st {
 	case stateWaiting:
-		return s.r.hdr.rxState.CompareAndSwap(stateWaiting, stateRunning)
+		if s.hdr.rxState.CompareAndSwap(stateWaiting, stateRunning) {
+			return Wake
+		}
+		return OK
 	case stateClosed:
 		s.stop()
 	default:
 		s.r.setCorrupt("rxState", uint64(st), 0, uint64(stateClosed))
 		s.stop()
 	}
-	return false
+	return Stopped
 }
 
-// refill is the slow path: the cache says full. It reloads head, validates it
-// and reports whether there is room now.
-func (s *Sender[T]) refill() bool {
+// refill is the slow path: the cache says full, or this side closed. It
+// reloads head and validates it. OK: not stopped (there may be room now).
+//
+//go:noinline
+func (s *Sender[T]) refill() Result {
+	if s.closed.Load() {
+		s.stop()
+		return Stopped
+	}
 	if s.stopped {
-		return false
+		return Stopped
 	}
 	r := s.r
 	if r.corrupt.Load() != nil {
 		s.stop()
-		return false
+		return Stopped
 	}
-	head := r.hdr.head.Load()
+	h := s.hdr
+	head := h.head.Load()
 	oldHead := s.limit - r.cap
 	// Valid: oldHead <= head <= tail (unsigned arithmetic handles wrap).
 	if head-oldHead > s.tail-oldHead {
-		r.setCorrupt("head", head, oldHead, s.tail)
+		if !s.closed.Load() {
+			r.setCorrupt("head", head, oldHead, s.tail)
+		}
 		s.stop()
-		return false
+		return Stopped
 	}
-	if st := r.hdr.rxState.Load(); st == stateClosed {
+	switch st := h.rxState.Load(); {
+	case st == stateClosed:
 		s.stop()
-		return false
-	} else if st > stateClosed {
+		return Stopped
+	case st > stateClosed:
 		r.setCorrupt("rxState", uint64(st), 0, uint64(stateClosed))
 		s.stop()
-		return false
+		return Stopped
 	}
 	s.limit = head + r.cap
-	return s.tail != s.limit
+	return OK
 }
 
+// stop makes the side take nothing more: limit shrinks to the end of the
+// current reservation (which stays committable: the caller may hold it),
+// never beyond what was validated as free.
 func (s *Sender[T]) stop() {
 	s.stopped = true
-	s.limit = s.tail
+	s.limit = s.tail + min(uint64(s.reserved), s.limit-s.tail)
 }
 
 // Ready reports whether a Send would make progress or observe a terminal
-// state (receiver closed, corruption). It never sleeps and never declares.
+// state (receiver closed, corruption, this side closed). It never sleeps
+// and never declares.
 func (s *Sender[T]) Ready() bool {
-	return s.tail != s.limit || s.refill() || s.stopped
+	if s.tail != s.limit && !s.closed.Load() {
+		return true
+	}
+	return s.refill() != OK || s.tail != s.limit
 }
 
-// Arm declares that the producer is about to sleep until there is space, then
-// re-checks. It returns true when the caller must not sleep: there is space,
-// the receiver closed, the ring is corrupt, or the sender itself was closed.
-// After false, the receiver will signal once when it frees space or closes.
+// Arm declares that the producer is about to sleep until there is space,
+// fences (see the protocol), then re-checks. It returns true when the caller
+// must not sleep: there is space, the receiver closed, the ring is corrupt,
+// or the sender itself was closed. After false, the receiver will signal
+// once when it frees space or closes.
 func (s *Sender[T]) Arm() bool {
-	h := s.r.hdr
 	if s.Ready() {
 		return true
 	}
-	if !h.txState.CompareAndSwap(stateRunning, stateWaiting) {
-		// Already waiting (a previous Arm whose signal is still due) or
-		// closed by Close from another goroutine.
-		if h.txState.Load() == stateWaiting {
-			return s.Ready()
-		}
+	if !declare(s.r, &s.hdr.txState, &s.closed, "txState") {
+		s.stop()
 		return true
 	}
-	if s.Ready() {
+	if !s.r.fence.wait() || s.Ready() {
 		s.Disarm()
 		return true
 	}
@@ -301,15 +433,18 @@ func (s *Sender[T]) Arm() bool {
 // the wakeup, its signal is still on its way: the caller will see one
 // spurious wakeup.
 func (s *Sender[T]) Disarm() {
-	s.r.hdr.txState.CompareAndSwap(stateWaiting, stateRunning)
+	s.hdr.txState.CompareAndSwap(stateWaiting, stateRunning)
 }
 
 // Close marks the end of the stream: the receiver drains what was published,
 // then sees Done. wake is true when the receiver sleeps and must be signalled.
-// Close is safe from any goroutine and idempotent; Send after Close is a
-// programming error the layer above prevents.
+// Close is safe from any goroutine and idempotent; Send, Reserve and Commit
+// after Close publish nothing.
 func (s *Sender[T]) Close() (wake bool) {
-	h := s.r.hdr
+	if s.closed.Swap(true) {
+		return false
+	}
+	h := s.hdr
 	if h.txState.Swap(stateClosed) == stateClosed {
 		return false
 	}
@@ -317,131 +452,201 @@ func (s *Sender[T]) Close() (wake bool) {
 }
 
 // PeerGone records that the receiver's process died without closing: it
-// marks the receiver closed in the shared header (nobody else reads it any
-// more), so Send stops at its next publish without an extra check on its
-// fast path. Safe from any goroutine.
+// marks the receiver closed in this process's view of the header (nobody
+// else reads it any more), so Send stops at its next publish without an
+// extra check on its fast path. Safe from any goroutine.
 func (s *Sender[T]) PeerGone() {
-	s.r.hdr.rxState.Store(stateClosed)
+	s.hdr.rxState.Store(stateClosed)
 }
 
-// Closed reports whether the receiver closed its side.
-func (s *Sender[T]) Closed() bool {
-	return s.r.hdr.rxState.Load() == stateClosed
+// Room returns the free space this side knows of without looking at the
+// shared memory (its cached view): after a Push that returned (0, OK), a
+// Room above zero means fill was called and wrote nothing; zero, that the
+// ring was full.
+func (s *Sender[T]) Room() int { return int(s.limit - s.tail) }
+
+// ReceiverClosed reports whether the receiver closed its side (or was
+// recorded gone with PeerGone). Safe from any goroutine.
+func (s *Sender[T]) ReceiverClosed() bool {
+	return s.hdr.rxState.Load() == stateClosed
 }
+
+// Closed reports whether this side was closed. Safe from any goroutine.
+func (s *Sender[T]) Closed() bool { return s.closed.Load() }
 
 // Err returns the ring's sticky corruption error, or nil.
 func (s *Sender[T]) Err() error { return s.r.Err() }
 
-// Sent returns the number of elements this side has published (its index).
-func (s *Sender[T]) Sent() uint64 { return s.r.hdr.tail.Load() }
+// Sent returns the number of elements this side has published (the shared
+// index). Safe from any goroutine while the memory is mapped.
+func (s *Sender[T]) Sent() uint64 { return s.hdr.tail.Load() }
 
 // ---- Receiver ----
 
 // Recv calls read with the largest contiguous readable slice (never empty)
 // and releases the elements read reports consumed. It returns 0 without
-// calling read when the ring is empty, the ring is corrupt, or the receiver
-// reached the end of a closed stream (see Done, Err). wake is true when the
-// producer had declared it sleeps and this call claimed the right to wake it.
+// calling read when the ring is empty, the ring is corrupt, this side was
+// closed, or the receiver reached the end of a closed stream (see Done,
+// Err). wake is true when the producer had declared it sleeps and this call
+// claimed the right to wake it.
 //
 // A read that returns a count below 0 or above len(data) is a programming
 // error: Recv panics and releases nothing.
 func (r *Receiver[T]) Recv(read func(data []T) int) (n int, wake bool) {
-	data := r.Peek()
-	if len(data) == 0 {
-		return 0, false
+	n, res := r.Pull(read)
+	return n, res == Wake
+}
+
+// Pull is Recv that also reports Stopped when the ring gives nothing more
+// (the stream ended, this side closed, or the ring is corrupt; see Done and
+// Err). Its fast path is the mirror image of Push's.
+func (r *Receiver[T]) Pull(read func(data []T) int) (n int, res Result) {
+	if r.head == r.avail || r.closed.Load() {
+		return r.pullSlow(read)
 	}
+	idx := r.head & r.mask
+	end := min(idx+(r.avail-r.head), uint64(len(r.data)))
+	data := r.data[idx:end:end]
 	n = read(data)
 	if uint(n) > uint(len(data)) {
-		r.peeked = 0
-		panic(fmt.Sprintf("ring: read returned %d, want 0..%d", n, len(data)))
+		badCount("read", n, len(data))
 	}
-	return n, r.Release(n)
+	if n == 0 {
+		return 0, OK
+	}
+	r.head += uint64(n)
+	h := r.hdr
+	storeRelease(&h.head, r.head)
+	if st := h.txState.Load(); st != stateRunning {
+		return n, r.peerState(st)
+	}
+	return n, OK
+}
+
+//go:noinline
+func (r *Receiver[T]) pullSlow(read func(data []T) int) (int, Result) {
+	if res := r.reload(); res != OK {
+		return 0, res
+	}
+	if r.head == r.avail {
+		return 0, OK
+	}
+	return r.Pull(read) // there is data now: the fast path
 }
 
 // Peek returns the largest contiguous readable slice, empty when there is
 // nothing to read. The elements stay in the ring until Release.
 func (r *Receiver[T]) Peek() []T {
-	if r.head == r.avail && !r.reload() {
+	if (r.head == r.avail || r.closed.Load()) && (r.reload() != OK || r.head == r.avail) {
 		r.peeked = 0
 		return nil
 	}
-	rg := r.r
-	idx := r.head & rg.mask
-	end := min(idx+(r.avail-r.head), rg.cap)
-	data := rg.data[idx:end]
+	idx := r.head & r.mask
+	end := min(idx+(r.avail-r.head), uint64(len(r.data)))
+	data := r.data[idx:end:end]
 	r.peeked = len(data)
 	return data
 }
 
 // Release frees the first n elements of the slice Peek returned. n must be
-// in 0..len(peeked); anything else is a programming error and panics.
-func (r *Receiver[T]) Release(n int) (wake bool) {
+// in 0..len(peeked); anything else is a programming error and panics. After
+// this side's Close it frees nothing and returns Stopped.
+func (r *Receiver[T]) Release(n int) Result {
 	peeked := r.peeked
 	r.peeked = 0
 	if uint(n) > uint(peeked) {
-		panic(fmt.Sprintf("ring: Release(%d) outside the peeked 0..%d", n, peeked))
+		badCount("Release", n, peeked)
+	}
+	if r.closed.Load() {
+		r.stop()
+		return Stopped
 	}
 	if n == 0 {
-		return false
+		return OK
 	}
 	r.head += uint64(n)
-	h := r.r.hdr
-	h.head.Store(r.head)
+	h := r.hdr
+	storeRelease(&h.head, r.head)
 	if st := h.txState.Load(); st != stateRunning {
 		return r.peerState(st)
 	}
-	return false
+	return OK
 }
 
-func (r *Receiver[T]) peerState(st uint32) bool {
+//go:noinline
+func (r *Receiver[T]) peerState(st uint32) Result {
 	switch st {
 	case stateWaiting:
-		return r.r.hdr.txState.CompareAndSwap(stateWaiting, stateRunning)
+		if r.hdr.txState.CompareAndSwap(stateWaiting, stateRunning) {
+			return Wake
+		}
 	case stateClosed:
 		// The producer closed; we keep draining until Done.
 	default:
 		r.r.setCorrupt("txState", uint64(st), 0, uint64(stateClosed))
 		r.stop()
+		return Stopped
 	}
-	return false
+	return OK
 }
 
-// reload is the slow path: the cache says empty. It reloads tail, validates
-// it and reports whether there is data now.
-func (r *Receiver[T]) reload() bool {
+// reload is the slow path: the cache says empty, or this side closed. It
+// reloads tail and validates it. OK: not stopped (there may be data now);
+// Stopped: there never will be (closed, corrupt, end of stream).
+//
+//go:noinline
+func (r *Receiver[T]) reload() Result {
+	if r.closed.Load() {
+		r.stop()
+		return Stopped
+	}
 	if r.stopped {
-		return false
+		if r.head != r.avail {
+			return OK // validated before the stop: still releasable
+		}
+		return Stopped
 	}
 	rg := r.r
 	if rg.corrupt.Load() != nil {
 		r.stop()
-		return false
+		return Stopped
 	}
-	tail := rg.hdr.tail.Load()
+	tail := r.hdr.tail.Load()
 	// Valid: avail <= tail <= head + capacity.
 	if tail-r.avail > r.head+rg.cap-r.avail {
-		rg.setCorrupt("tail", tail, r.avail, r.head+rg.cap)
+		if !r.closed.Load() {
+			rg.setCorrupt("tail", tail, r.avail, r.head+rg.cap)
+		}
 		r.stop()
-		return false
+		return Stopped
 	}
 	r.avail = tail
-	return r.head != tail
+	if r.head != tail {
+		return OK
+	}
+	if r.Done() || r.stopped {
+		return Stopped
+	}
+	return OK
 }
 
+// stop makes the side hand out nothing more than the elements of the
+// current peek (which stay releasable: the caller may hold them), never
+// beyond what was validated.
 func (r *Receiver[T]) stop() {
 	r.stopped = true
-	r.avail = r.head
+	r.avail = r.head + min(uint64(r.peeked), r.avail-r.head)
 }
 
 // Done reports whether the producer closed and every element it published
 // was consumed: the end of the stream. It is false on a corrupt ring (see
-// Err).
+// Err) and after this side's Close.
 func (r *Receiver[T]) Done() bool {
-	if r.stopped {
+	if r.stopped || r.closed.Load() {
 		return false
 	}
 	if !r.peerDone {
-		st := r.r.hdr.txState.Load()
+		st := r.hdr.txState.Load()
 		if st != stateClosed {
 			if st > stateClosed {
 				r.r.setCorrupt("txState", uint64(st), 0, uint64(stateClosed))
@@ -454,34 +659,42 @@ func (r *Receiver[T]) Done() bool {
 	if r.head != r.avail {
 		return false
 	}
-	// The producer stored its final tail before it stored stateClosed and
-	// we loaded stateClosed before this reload, so this sees the final tail.
-	r.reload()
-	return r.head == r.avail && !r.stopped
+	// The producer stored its final tail before it swapped in stateClosed
+	// (a full fence) and we loaded stateClosed before this load, so this
+	// sees the final tail.
+	tail := r.hdr.tail.Load()
+	if tail-r.avail > r.head+r.r.cap-r.avail {
+		r.r.setCorrupt("tail", tail, r.avail, r.head+r.r.cap)
+		r.stop()
+		return false
+	}
+	r.avail = tail
+	return r.head == tail
 }
 
 // Ready reports whether a Recv would make progress, or the receiver must
-// observe a terminal state (end of stream, corruption).
+// observe a terminal state (end of stream, corruption, this side closed).
 func (r *Receiver[T]) Ready() bool {
-	return r.head != r.avail || r.reload() || r.stopped || r.Done()
+	if r.head != r.avail && !r.closed.Load() {
+		return true
+	}
+	return r.reload() != OK || r.head != r.avail
 }
 
-// Arm declares that the consumer is about to sleep until data arrives, then
-// re-checks. It returns true when the caller must not sleep: there is data,
-// the stream ended, the ring is corrupt, or the receiver itself was closed.
-// After false, the producer will signal once when it publishes or closes.
+// Arm declares that the consumer is about to sleep until data arrives,
+// fences (see the protocol), then re-checks. It returns true when the caller
+// must not sleep: there is data, the stream ended, the ring is corrupt, or
+// the receiver itself was closed. After false, the producer will signal
+// once when it publishes or closes.
 func (r *Receiver[T]) Arm() bool {
-	h := r.r.hdr
 	if r.Ready() {
 		return true
 	}
-	if !h.rxState.CompareAndSwap(stateRunning, stateWaiting) {
-		if h.rxState.Load() == stateWaiting {
-			return r.Ready()
-		}
+	if !declare(r.r, &r.hdr.rxState, &r.closed, "rxState") {
+		r.stop()
 		return true
 	}
-	if r.Ready() {
+	if !r.r.fence.wait() || r.Ready() {
 		r.Disarm()
 		return true
 	}
@@ -490,28 +703,79 @@ func (r *Receiver[T]) Arm() bool {
 
 // Disarm withdraws a declaration made by Arm (see Sender.Disarm).
 func (r *Receiver[T]) Disarm() {
-	r.r.hdr.rxState.CompareAndSwap(stateWaiting, stateRunning)
+	r.hdr.rxState.CompareAndSwap(stateWaiting, stateRunning)
 }
 
 // Close tells the producer that nobody reads any more: its Send stops. wake
 // is true when the producer sleeps and must be signalled. Safe from any
-// goroutine; idempotent.
+// goroutine; idempotent. Recv, Peek and Release after Close read and free
+// nothing.
 func (r *Receiver[T]) Close() (wake bool) {
-	h := r.r.hdr
+	if r.closed.Swap(true) {
+		return false
+	}
+	h := r.hdr
 	if h.rxState.Swap(stateClosed) == stateClosed {
 		return false
 	}
 	return h.txState.CompareAndSwap(stateWaiting, stateRunning)
 }
 
-// Closed reports whether the producer closed its side (there may still be
-// data to drain; see Done).
-func (r *Receiver[T]) Closed() bool {
-	return r.r.hdr.txState.Load() == stateClosed
+// Buffered returns the elements this side knows to be readable without
+// looking at the shared memory (its cached view): after a Pull that returned
+// (0, OK), a Buffered above zero means read was called and consumed nothing;
+// zero, that the ring was empty.
+func (r *Receiver[T]) Buffered() int { return int(r.avail - r.head) }
+
+// SenderClosed reports whether the producer closed its side (there may
+// still be data to drain; see Done). Safe from any goroutine.
+func (r *Receiver[T]) SenderClosed() bool {
+	return r.hdr.txState.Load() == stateClosed
 }
+
+// Closed reports whether this side was closed. Safe from any goroutine.
+func (r *Receiver[T]) Closed() bool { return r.closed.Load() }
 
 // Err returns the ring's sticky corruption error, or nil.
 func (r *Receiver[T]) Err() error { return r.r.Err() }
 
-// Received returns the number of elements this side has released.
-func (r *Receiver[T]) Received() uint64 { return r.r.hdr.head.Load() }
+// Received returns the number of elements this side has released (the
+// shared index). Safe from any goroutine while the memory is mapped.
+func (r *Receiver[T]) Received() uint64 { return r.hdr.head.Load() }
+
+// ---- shared helpers ----
+
+// declare moves a side's own state word from running to waiting. It
+// reports false when the side must stop instead: the word holds a value
+// outside the protocol, or says closed although this side did not close
+// (only the peer can have written it), which is corruption. A word already
+// waiting (an earlier declaration whose wakeup is still due) counts as
+// declared; a word closed by this side's own Close reports false without
+// corruption (the caller sees the closed side).
+func declare[T any](r *Ring[T], own *atomic.Uint32, closed *atomic.Bool, name string) bool {
+	if own.CompareAndSwap(stateRunning, stateWaiting) {
+		return true
+	}
+	switch st := own.Load(); {
+	case st == stateWaiting:
+		return true
+	case st == stateClosed && closed.Load():
+		return false
+	case st == stateRunning:
+		// The peer claimed a wakeup between our CAS and this load: try
+		// once more; the caller re-checks anyway.
+		return own.CompareAndSwap(stateRunning, stateWaiting) || own.Load() == stateWaiting
+	default:
+		r.setCorrupt(name, uint64(st), 0, uint64(stateClosed))
+		return false
+	}
+}
+
+// badCount panics for a callback count outside 0..max: a programming error,
+// caught before anything is published. Kept out of line so the fast paths
+// stay small enough to inline.
+//
+//go:noinline
+func badCount(what string, n, max int) {
+	panic(fmt.Sprintf("ring: %s returned %d, want 0..%d", what, n, max))
+}

@@ -475,7 +475,7 @@ func TestCloseSemantics(t *testing.T) {
 	if tx.Close() {
 		t.Fatal("second close")
 	}
-	if !rx.Closed() || rx.Done() {
+	if !rx.SenderClosed() || rx.Done() {
 		t.Fatal("closed with data must not be done")
 	}
 	n, _ := rx.Recv(func(d []uint64) int { return len(d) })
@@ -509,7 +509,7 @@ func TestCloseSemantics(t *testing.T) {
 	if !rx.Close() {
 		t.Fatal("receiver close did not wake the sleeping sender")
 	}
-	if !tx.Closed() || !tx.Ready() || len(tx.Reserve()) != 0 {
+	if !tx.ReceiverClosed() || !tx.Ready() || len(tx.Reserve()) != 0 {
 		t.Fatal("sender does not see the receiver's close")
 	}
 	// A sender with room sees the close right after its next publish.

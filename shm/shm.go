@@ -83,6 +83,9 @@ type Region struct {
 	fd     int
 	fdOpen bool // false once closed (and in the zero Region, so fd 0 is safe)
 	size   int
+	// retired: the range holds private zero memory (Retire), no longer
+	// the shared pages.
+	retired bool
 }
 
 // Bytes returns the mapped memory, or nil after Close. The slice must not be
@@ -121,6 +124,26 @@ func (r *Region) closeFdLocked() error {
 	}
 	r.fdOpen = false
 	return closeFd(r.fd)
+}
+
+// Retire detaches the region from the shared memory without unmapping its
+// addresses: it maps private, zero-filled, read-write memory over the same
+// range in one step (mmap MAP_FIXED), and closes the fd. A call that still
+// holds a pointer into the region (a slice handed to a callback, a word
+// another goroutine is about to store) then reads zeros and writes to
+// memory nobody else sees, instead of faulting, and the shared pages are
+// released as soon as every other process lets go of them too. Close (or a
+// cleanup once nothing refers to the memory) unmaps the range afterwards.
+// Idempotent; a no-op after Close.
+func (r *Region) Retire() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var err error
+	if r.mem != nil && !r.retired {
+		err = replaceWithPrivate(r.mem)
+		r.retired = err == nil
+	}
+	return errors.Join(err, r.closeFdLocked())
 }
 
 // Close unmaps the region and closes the fd if it is still open. It is

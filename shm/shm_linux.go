@@ -3,6 +3,7 @@ package shm
 import (
 	"errors"
 	"fmt"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -148,6 +149,18 @@ func collect(opts []Option) options {
 func checkSize(size int) error {
 	if size <= 0 || int64(size) > MaxSize {
 		return fmt.Errorf("size %d not in [1, %d]: %w", size, MaxSize, ErrSize)
+	}
+	return nil
+}
+
+// replaceWithPrivate maps anonymous private memory over mem in place. The
+// kernel swaps the mapping under its mmap lock: a concurrent access sees
+// the old pages or the new ones, never a hole.
+func replaceWithPrivate(mem []byte) error {
+	_, err := unix.MmapPtr(-1, 0, unsafe.Pointer(unsafe.SliceData(mem)), uintptr(len(mem)),
+		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED)
+	if err != nil {
+		return fmt.Errorf("shm: retire: mmap: %w", err)
 	}
 	return nil
 }

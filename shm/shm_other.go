@@ -20,5 +20,8 @@ func Map(fd int, wantSize int, opts ...Option) (*Region, error) {
 }
 
 // No Region exists on these platforms; these keep Region's methods compiling.
+func replaceWithPrivate([]byte) error {
+	return fmt.Errorf("shm: retire: %w", errors.ErrUnsupported)
+}
 func unmap([]byte) error { return fmt.Errorf("shm: munmap: %w", errors.ErrUnsupported) }
 func closeFd(int) error  { return fmt.Errorf("shm: close: %w", errors.ErrUnsupported) }

@@ -1,0 +1,14 @@
+//go:build !amd64 || race
+
+package ring
+
+import "sync/atomic"
+
+// storeRelease publishes an index with a sequentially consistent store: on
+// arm64 STLR (a release store that no later LDAR overtakes), elsewhere what
+// sync/atomic provides, and under the race detector, which must see the
+// happens-before edge. No fence is then needed (see ring.go).
+func storeRelease(p *atomic.Uint64, v uint64) { p.Store(v) }
+
+// canPublishPlain: this build never publishes with plain stores.
+const canPublishPlain = false
