@@ -10,6 +10,7 @@ import (
 
 	"github.com/fdring/fdring/notify"
 	"github.com/fdring/fdring/ring"
+	"github.com/fdring/fdring/shm"
 )
 
 // channel is what the two sides of one ring share in this process: the ring,
@@ -29,6 +30,48 @@ type channel[T any] struct {
 	wakeAll    func()       // interrupts local waits, so they re-check after the peer died
 	shutdown   func()       // stops whatever may still signal the notifiers
 	release    func() error // extra cleanup after the notifiers are closed
+
+	// Across processes: the mapping (retired by the owner's first call
+	// after Close, see side) and the fd this process waits on, which a
+	// local Close shuts for reading so that a loop sleeping on it wakes.
+	region *shm.Region
+	inFd   int
+	// watched: an event loop armed a side (Arm), so it may sleep on the
+	// wakeup fd; lateClose: Close left closing the fds to the owner.
+	watched, lateClose atomic.Bool
+}
+
+// retire lets go of the shared pages (see side), and of the wakeup fds if
+// their close was left to the owner. Idempotent.
+func (c *channel[T]) retire() {
+	if c.region != nil {
+		c.region.Retire()
+	}
+	if c.lateClose.CompareAndSwap(true, false) {
+		c.closeNotifiers()
+	}
+}
+
+func (c *channel[T]) closeNotifiers() error {
+	err := c.data.Close()
+	if c.space != c.data {
+		err = errors.Join(err, c.space.Close())
+	}
+	return err
+}
+
+// wakeOwn makes the fd a side of this process waits on readable, so that
+// whoever sleeps on it (an event loop that armed the side) wakes and finds
+// the side closed. In a process with both sides the notifier is ours to
+// signal; across processes our wakeup socket only receives from the peer,
+// so it is shut for reading instead (a socket shut for reading reports end
+// of file; it does not touch the peer's direction).
+func (c *channel[T]) wakeOwn(own notify.Notifier) {
+	if c.region != nil {
+		shutRead(c.inFd)
+		return
+	}
+	own.Signal()
 }
 
 // markGone records that the peer process is gone: the ring is told first
@@ -67,9 +110,14 @@ func (c *channel[T]) close() error {
 		c.shutdown()
 	}
 	var errs []error
-	errs = append(errs, c.data.Close())
-	if c.space != c.data {
-		errs = append(errs, c.space.Close())
+	if c.region != nil && c.watched.Load() {
+		// An event loop may be asleep on our wakeup socket: closing it
+		// now would take the end-of-file event Close made with it. The
+		// owner's next call (the loop's handler, which then unwatches)
+		// closes it, or the cleanup once the ring is unreachable.
+		c.lateClose.Store(true)
+	} else {
+		errs = append(errs, c.closeNotifiers())
 	}
 	if c.release != nil {
 		errs = append(errs, c.release())

@@ -119,7 +119,7 @@ func DialContext[T any](ctx context.Context, path string, capacity int, opts ...
 	}
 	in = -1 // the notifier owns both now
 	tx := r.Sender()
-	c := &channel[T]{ring: r, data: wake, space: wake, spin: cfg.spin, release: region.Retire,
+	c := &channel[T]{ring: r, data: wake, space: wake, spin: cfg.spin, region: region, inFd: wake.Fd(),
 		peerClosed: tx.ReceiverClosed, peerGone: tx.PeerGone}
 	c.refs.Store(1)
 	s := newSender(c)
@@ -131,6 +131,19 @@ func DialContext[T any](ctx context.Context, path string, capacity int, opts ...
 	// The mapping outlives Close (which retires it to private zero pages,
 	// so a call still in flight never faults) until nothing refers to the
 	// ring any more.
-	runtime.AddCleanup(r, func(reg *shm.Region) { reg.Close() }, region)
+	runtime.AddCleanup(r, func(m mapped) { m.close() }, mapped{region, wake})
 	return s, nil
+}
+
+// mapped is what a cross-process channel leaves for the cleanup that runs
+// once its ring is unreachable: the mapping, and the wakeup fds if Close
+// left closing them to an owner that never came back (both idempotent).
+type mapped struct {
+	region *shm.Region
+	wake   notify.Notifier
+}
+
+func (m mapped) close() {
+	m.wake.Close()
+	m.region.Close()
 }

@@ -18,3 +18,5 @@ func wakePair() ([2]int, error) {
 func checkWakeSocket(int) error { return fmt.Errorf("%w: %w", ErrHandshake, errors.ErrUnsupported) }
 
 func dupConnFd(*net.UnixConn) (int, error) { return -1, errors.ErrUnsupported }
+
+func shutRead(int) {}

@@ -32,6 +32,9 @@ func (w *Writer) WithContext(ctx context.Context) *Writer {
 
 // Write copies p into the ring, waiting for room as needed.
 func (w *Writer) Write(p []byte) (int, error) {
+	if len(p) == 0 && w.s.tx.Closed() {
+		return 0, ErrClosed
+	}
 	done := 0
 	for done < len(p) {
 		n, err := w.s.SendWait(w.ctx, func(free []byte) int { return copy(free, p[done:]) })
@@ -99,6 +102,9 @@ func (rd *Reader) WithContext(ctx context.Context) *Reader {
 // was read.
 func (rd *Reader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
+		if rd.r.rx.Closed() {
+			return 0, ErrClosed
+		}
 		return 0, nil
 	}
 	for {

@@ -285,7 +285,7 @@ func handshakeAccept[T any](ctx context.Context, conn *net.UnixConn, peers peerP
 		return nil, fmt.Errorf("%w: the producer hung up during the handshake: %w", ErrHandshake, err)
 	}
 	rx := r.Receiver()
-	c := &channel[T]{ring: r, data: wake, space: wake, spin: DefaultSpin, release: region.Retire,
+	c := &channel[T]{ring: r, data: wake, space: wake, spin: DefaultSpin, region: region, inFd: wake.Fd(),
 		peerClosed: rx.SenderClosed}
 	c.refs.Store(1)
 	recv := newReceiver(c)
@@ -295,7 +295,7 @@ func handshakeAccept[T any](ctx context.Context, conn *net.UnixConn, peers peerP
 	}
 	// See DialContext: the mapping outlives Close until the ring is
 	// unreachable.
-	runtime.AddCleanup(r, func(reg *shm.Region) { reg.Close() }, region)
+	runtime.AddCleanup(r, func(m mapped) { m.close() }, mapped{region, wake})
 	return recv, nil
 }
 

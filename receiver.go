@@ -20,7 +20,7 @@ type Receiver[T any] struct {
 
 func newReceiver[T any](c *channel[T]) *Receiver[T] {
 	r := &Receiver[T]{rx: c.ring.Receiver(), ch: c}
-	r.side = side{own: c.data, peer: c.space, spin: c.spin, gone: &c.gone, markGone: c.markGone, unref: c.unref, op: "receive"}
+	r.side = side{wakeOwn: func() { c.wakeOwn(c.data) }, own: c.data, peer: c.space, spin: c.spin, gone: &c.gone, markGone: c.markGone, retireMem: c.retire, unref: c.unref, op: "receive"}
 	return r
 }
 
@@ -68,7 +68,7 @@ func (r *Receiver[T]) RecvWait(ctx context.Context, read func(data []T) int) (in
 		if err := r.err(); err != nil {
 			return 0, err
 		}
-		if err := r.wait(ctx, r.Ready, r.Arm, r.rx.Disarm); err != nil {
+		if err := r.wait(ctx, r.Ready, r.armWait, r.rx.Disarm); err != nil {
 			return 0, err
 		}
 	}
@@ -103,7 +103,7 @@ func (r *Receiver[T]) Release(n int) error {
 // like RecvWait.
 func (r *Receiver[T]) Wait(ctx context.Context) error {
 	for !r.Ready() {
-		if err := r.wait(ctx, r.Ready, r.Arm, r.rx.Disarm); err != nil {
+		if err := r.wait(ctx, r.Ready, r.armWait, r.rx.Disarm); err != nil {
 			return err
 		}
 	}
@@ -114,6 +114,7 @@ func (r *Receiver[T]) Wait(ctx context.Context) error {
 // empty (or has data).
 func (r *Receiver[T]) err() error {
 	if r.rx.Closed() {
+		r.retire() // an owner's call: it holds no slice of the ring any more
 		return ErrClosed
 	}
 	if err := r.rx.Err(); err != nil {
@@ -167,6 +168,12 @@ func (r *Receiver[T]) Ready() bool {
 // returns true when there is data (or an end) already: do not wait. For
 // event loops; RecvWait does this itself.
 func (r *Receiver[T]) Arm() bool {
+	r.ch.watched.Store(true)
+	return r.armWait()
+}
+
+// armWait is Arm for this side's own waits.
+func (r *Receiver[T]) armWait() bool {
 	return r.rx.Closed() || r.gone.Load() || r.rx.Arm()
 }
 

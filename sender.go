@@ -19,7 +19,7 @@ type Sender[T any] struct {
 
 func newSender[T any](c *channel[T]) *Sender[T] {
 	s := &Sender[T]{tx: c.ring.Sender(), ch: c}
-	s.side = side{own: c.space, peer: c.data, spin: c.spin, gone: &c.gone, markGone: c.markGone, unref: c.unref, op: "send"}
+	s.side = side{wakeOwn: func() { c.wakeOwn(c.space) }, own: c.space, peer: c.data, spin: c.spin, gone: &c.gone, markGone: c.markGone, retireMem: c.retire, unref: c.unref, op: "send"}
 	return s
 }
 
@@ -65,7 +65,7 @@ func (s *Sender[T]) SendWait(ctx context.Context, fill func(free []T) int) (int,
 		if n > 0 || s.tx.Room() > 0 {
 			return n, nil // fill was called
 		}
-		if err := s.wait(ctx, s.Ready, s.Arm, s.tx.Disarm); err != nil {
+		if err := s.wait(ctx, s.Ready, s.armWait, s.tx.Disarm); err != nil {
 			return 0, err
 		}
 	}
@@ -99,7 +99,7 @@ func (s *Sender[T]) Commit(n int) error {
 // it returns that error), or ctx ends. It spins first, like SendWait.
 func (s *Sender[T]) Wait(ctx context.Context) error {
 	for !s.Ready() {
-		if err := s.wait(ctx, s.Ready, s.Arm, s.tx.Disarm); err != nil {
+		if err := s.wait(ctx, s.Ready, s.armWait, s.tx.Disarm); err != nil {
 			return err
 		}
 	}
@@ -110,6 +110,7 @@ func (s *Sender[T]) Wait(ctx context.Context) error {
 func (s *Sender[T]) err() error {
 	switch {
 	case s.tx.Closed():
+		s.retire() // an owner's call: it holds no slice of the ring any more
 		return ErrClosed
 	case s.gone.Load():
 		return fmt.Errorf("fdring: send: %w", ErrPeerGone)
@@ -153,6 +154,12 @@ func (s *Sender[T]) Ready() bool {
 // returns true when there is room already (do not wait). For event loops;
 // SendWait does this itself.
 func (s *Sender[T]) Arm() bool {
+	s.ch.watched.Store(true)
+	return s.armWait()
+}
+
+// armWait is Arm for this side's own waits.
+func (s *Sender[T]) armWait() bool {
 	return s.tx.Closed() || s.gone.Load() || s.tx.Arm()
 }
 

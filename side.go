@@ -16,12 +16,20 @@ import (
 // kept at Close.
 //
 // Lifetimes. Close may come from any goroutine at any time. It never frees
-// anything a call in progress can touch: the ring's memory stays mapped
-// (across processes it is replaced by private zero pages, see
-// shm.Region.Retire, and unmapped only once the ring is unreachable), the
-// notifiers make a Close wait for a Signal or Clear in flight, and the
-// waiter and fds are released by whichever of Close and the last blocking
-// call (state.enter/exit) comes last.
+// anything a call in progress can touch:
+//
+//   - The ring's memory stays mapped and intact after Close, so a callback,
+//     a held Peek or Reserve slice or an io.Copy in progress in the owner's
+//     goroutine goes on reading real data and writing memory that exists.
+//     Across processes the owner's next call that sees the side closed
+//     (which proves it holds no slice any more) retires the mapping
+//     (shm.Region.Retire: private zero pages over the same addresses, the
+//     shared pages let go), and the address range is unmapped once the
+//     ring is unreachable (a cleanup), so nothing can fault whatever the
+//     order.
+//   - The notifiers make a Close wait for a Signal or Clear in flight.
+//   - The waiter and the channel's fds are released by whichever of Close
+//     and the last blocking call (state.enter/exit) comes last.
 type side struct {
 	state   sideState
 	waiter  atomic.Pointer[notify.Waiter]
@@ -38,6 +46,8 @@ type side struct {
 	spin      time.Duration
 	gone      *atomic.Bool // the channel's: the peer process is gone
 	markGone  func()       // records the peer's death (the channel's)
+	retireMem func()       // lets go of shared memory once the owner is done with it (the channel's)
+	wakeOwn   func()       // makes the own fd readable, so a loop that armed this side looks
 	unref     func() error // drops this side's reference to the channel
 	op        string       // "send" or "receive", for errors
 }
@@ -52,8 +62,10 @@ func (s *side) signal() error {
 	case errors.Is(err, notify.ErrClosed):
 		return fmt.Errorf("fdring: %s: %w", s.op, ErrClosed)
 	case errors.Is(err, notify.ErrHangup):
+		// Nobody to wake: the peer closed or died. The side's next call
+		// says which (ErrClosed, io.EOF or ErrPeerGone).
 		s.markGone()
-		return fmt.Errorf("fdring: %s: %w", s.op, ErrPeerGone)
+		return nil
 	}
 	return fmt.Errorf("fdring: %s: %w", s.op, err)
 }
@@ -148,25 +160,39 @@ func (s *side) close(stats func() Stats, ringClose func() bool) error {
 	if s.state.closed() {
 		return nil
 	}
-	st := stats()
-	s.last.Store(&st)
 	first, release := s.state.close()
 	if !first {
 		return nil
 	}
 	var err error
-	if ringClose() {
+	wake := ringClose()
+	// After the ring's close the owner publishes nothing more (but a call
+	// already past its closed check): these are the last counters.
+	st := stats()
+	s.last.Store(&st)
+	if wake {
 		if serr := s.signal(); serr != nil && !errors.Is(serr, ErrPeerGone) {
 			err = serr
 		}
 	}
 	s.interrupt()
+	s.wakeOwn()
 	if release {
 		if rerr := s.release(); err == nil {
 			err = rerr
 		}
 	}
 	return err
+}
+
+// retire lets go of the shared memory: called by an owner's call that saw
+// the side closed. It waits until Close kept the last counters (which it
+// reads from that memory); until then the next owner call, or the
+// cleanup, does it.
+func (s *side) retire() {
+	if s.last.Load() != nil {
+		s.retireMem()
+	}
 }
 
 // statsAfterClose returns st, or the counters kept at Close once closed:
@@ -204,6 +230,9 @@ func (s *side) release() error {
 
 // clearOwn consumes the signal on the own fd (for event loops).
 func (s *side) clearOwn() error {
+	if s.state.closed() {
+		return fmt.Errorf("fdring: %s: %w", s.op, ErrClosed)
+	}
 	err := s.own.Clear()
 	switch {
 	case err == nil:

@@ -308,16 +308,17 @@ func (s *Sender[T]) Reserve() []T {
 // Commit publishes the first n elements of the slice Reserve returned. n must
 // be in 0..len(reserved); anything else is a programming error and panics
 // without publishing. The result has the meaning described at Push; after
-// this side's Close, Commit publishes nothing and returns Stopped.
+// this side's Close, Commit publishes nothing and returns Stopped (whatever
+// n is).
 func (s *Sender[T]) Commit(n int) Result {
 	reserved := s.reserved
 	s.reserved = 0
-	if uint(n) > uint(reserved) {
-		badCount("Commit", n, reserved)
-	}
 	if s.closed.Load() {
 		s.stop()
 		return Stopped
+	}
+	if uint(n) > uint(reserved) {
+		badCount("Commit", n, reserved)
 	}
 	if n == 0 {
 		return OK
@@ -550,16 +551,16 @@ func (r *Receiver[T]) Peek() []T {
 
 // Release frees the first n elements of the slice Peek returned. n must be
 // in 0..len(peeked); anything else is a programming error and panics. After
-// this side's Close it frees nothing and returns Stopped.
+// this side's Close it frees nothing and returns Stopped (whatever n is).
 func (r *Receiver[T]) Release(n int) Result {
 	peeked := r.peeked
 	r.peeked = 0
-	if uint(n) > uint(peeked) {
-		badCount("Release", n, peeked)
-	}
 	if r.closed.Load() {
 		r.stop()
 		return Stopped
+	}
+	if uint(n) > uint(peeked) {
+		badCount("Release", n, peeked)
 	}
 	if n == 0 {
 		return OK
