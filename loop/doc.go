@@ -72,7 +72,9 @@
 // buffers what the socket does not take; reading pauses while a
 // connection's unsent output is above the high-water mark (WithWaterMarks),
 // which bounds memory per connection. The peer's FIN flushes pending output,
-// then closes. See conn.go for the details.
+// then closes, unless the handler chose half-close (Conn.SetHalfClose): then
+// the FIN only ends reading, and the Conn writes on until CloseWrite or
+// Close. See conn.go for the details.
 //
 // # Timers
 //
