@@ -106,8 +106,14 @@ type Conn struct {
 // Loop returns the loop that owns c.
 func (c *Conn) Loop() *Loop { return c.l }
 
-// Fd returns the socket descriptor (owned by the loop; do not close it).
-func (c *Conn) Fd() int { return c.fd }
+// Fd returns the socket descriptor (owned by the loop; do not close it), or
+// -1 once c is closed or detached: the number may name another file by then.
+func (c *Conn) Fd() int {
+	if c.closed {
+		return -1
+	}
+	return c.fd
+}
 
 // LocalAddr returns the local address, if known.
 func (c *Conn) LocalAddr() net.Addr { return c.laddr }
@@ -472,8 +478,12 @@ func (l *Loop) WatchConnFd(fd int, h ConnHandler) (*Conn, error) {
 
 // WatchConn adopts nc (which must implement syscall.Conn, as *net.TCPConn and
 // *net.UnixConn do): the loop takes a duplicate of its fd and closes nc, so
-// from now on only the returned Conn serves the connection. Loop goroutine only.
+// from now on only the returned Conn serves the connection. On error nc is
+// left open, the caller's (ErrClosed on a closed loop). Loop goroutine only.
 func (l *Loop) WatchConn(nc net.Conn, h ConnHandler) (*Conn, error) {
+	if l.closedFlag.Load() {
+		return nil, fmt.Errorf("loop: watch conn: %w", ErrClosed)
+	}
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return nil, fmt.Errorf("loop: watch conn: %T has no file descriptor", nc)
@@ -482,8 +492,13 @@ func (l *Loop) WatchConn(nc net.Conn, h ConnHandler) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loop: watch conn: %w", err)
 	}
+	c, err := l.WatchConnFd(fd, h) // closes the duplicate on error
+	if err != nil {
+		return nil, err
+	}
+	// The duplicate keeps the connection open; nc's descriptor goes.
 	nc.Close()
-	return l.WatchConnFd(fd, h)
+	return c, nil
 }
 
 // dupConn duplicates the fd behind sc, close-on-exec.

@@ -24,6 +24,21 @@
 // same on a Group. Post and Waker.Wake coalesce wakeups: they write the wake
 // fd at most once per loop sleep, and not at all while the loop is awake.
 //
+// # Closing
+//
+// Close may come from any goroutine at any time. On a running loop it only
+// asks: the loop finishes its round and releases everything on its way out
+// of Run, so Close may return before that; wait for Run to return before
+// calling loop-goroutine-only methods from another goroutine. On a loop
+// that is not running Close releases at once, on the calling goroutine,
+// which must then be the one goroutine using the loop. Once released, no
+// method panics: Watch, Modify, Unwatch, Listen, WatchConn, WatchConnFd,
+// Post, Waker.Wake and Run fail with ErrClosed; After and Every return a
+// Timer that never fires, and Timer.Stop reports false (a closed loop has
+// no pending timers); every Conn is closed (its methods fail with
+// ErrClosed, Close does nothing) and every Listener too (Close does
+// nothing); Stop, Stats and Close are harmless.
+//
 // # Handlers of fd sources
 //
 // Readiness is level-triggered: a handler may read or write as much as it

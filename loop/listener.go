@@ -107,11 +107,18 @@ func openListener(network, address string) (int, net.Addr, string, error) {
 // Addr returns the bound address (with the port the kernel chose for ":0").
 func (ln *Listener) Addr() net.Addr { return ln.addr }
 
-// Fd returns the listening socket (owned by the loop; do not close it).
-func (ln *Listener) Fd() int { return ln.fd }
+// Fd returns the listening socket (owned by the loop; do not close it), or
+// -1 once ln is closed: the number may name another file by then.
+func (ln *Listener) Fd() int {
+	if ln.closed {
+		return -1
+	}
+	return ln.fd
+}
 
 // Close stops accepting and closes the socket (removing a unix socket's
-// path). Connections already accepted stay open. Idempotent. Loop goroutine only.
+// path). Connections already accepted stay open. Idempotent, and a no-op
+// once the loop was closed (which closed its listeners). Loop goroutine only.
 func (ln *Listener) Close() error {
 	if ln.closed {
 		return nil

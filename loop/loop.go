@@ -66,6 +66,7 @@ type Loop struct {
 	closing   []*Conn // conns whose close was deferred to the end of the handler
 	cancelled *atomic.Bool
 	counts    counters
+	gone      bool // release ran: no slots, no timers; Token methods fail with ErrClosed
 
 	// Any goroutine.
 	state       atomic.Uint32 // stateAwake, stateSleeping, stateWoken (waker.go)
@@ -149,7 +150,8 @@ func (l *Loop) Watch(src Source, h Handler, interest Interest) (Token, error) {
 }
 
 // Modify changes the interest of a watched source. Interest 0 pauses it: no
-// handler calls until Modify asks for something again. Loop goroutine only.
+// handler calls until Modify asks for something again. It fails with
+// ErrClosed once the loop was closed. Loop goroutine only.
 func (l *Loop) Modify(tok Token, interest Interest) error {
 	s, err := l.lookup(tok)
 	if err == nil && s.kind != kindSource {
@@ -166,7 +168,9 @@ func (l *Loop) Modify(tok Token, interest Interest) error {
 
 // Unwatch removes a registration. It is safe from any handler, including the
 // handler of tok itself; an event for tok still pending in the current batch
-// is not delivered. Unwatch before closing the fd. Loop goroutine only.
+// is not delivered. Unwatch before closing the fd. Once the loop was closed
+// (and released its registrations) it fails with ErrClosed. Loop goroutine
+// only.
 func (l *Loop) Unwatch(tok Token) error {
 	s, err := l.lookup(tok)
 	if err == nil && s.kind != kindSource {
@@ -473,7 +477,9 @@ func (l *Loop) dispatch(e pollEvent) {
 // conns and listeners it created or adopted (their handlers get OnClose with
 // ErrClosed, on the goroutine that releases). Sources registered with Watch
 // are not closed. Idempotent; safe from any goroutine. If the loop is
-// running, Close stops it and Run releases on its way out.
+// running, Close stops it and Run releases on its way out (Close may return
+// first). What each method does on a closed loop: see "Closing" in the
+// package documentation.
 func (l *Loop) Close() error {
 	l.lifeMu.Lock()
 	if l.closed {
@@ -530,6 +536,11 @@ func (l *Loop) release() error {
 	l.wakeClosed = true
 	errs = append(errs, l.wake.close())
 	l.wakeMu.Unlock()
-	l.slots, l.free, l.rings, l.ready, l.spare, l.timers = nil, nil, nil, nil, nil, nil
+	// Last, after every OnClose above ran (they may have added timers or
+	// queued closes): from here on Token and Timer methods see a closed
+	// loop instead of indexing released tables.
+	l.gone = true
+	l.dropTimers()
+	l.slots, l.free, l.rings, l.ready, l.spare, l.closing = nil, nil, nil, nil, nil, nil
 	return errors.Join(errs...)
 }
