@@ -101,12 +101,17 @@
 //
 // A Group runs N loops, one per locked OS thread; its listener accepts on
 // loop 0 and hands connections to the loops round-robin or by least
-// connections (WithBalance).
+// connections (WithBalance). Stop, on a Loop or a Group, is for the Run in
+// progress, or for the next Run if none is: a Stop made during a Run is
+// never left over for the next one, even when the Run was returning for
+// another reason (its context ended) at the time.
 //
 // # Locks
 //
 // The loop goroutine's state has no lock. The cross-goroutine parts use,
-// in this order when nested: Loop.lifeMu (running/closed), Loop.postMu (the
-// Post queue), Loop.wakeMu (the wake fd's lifetime, read-held by a signaller).
-// No lock is held while user code runs.
+// in this order when nested: Group.mu (a Group's running state, held by
+// Group.Stop), Loop.lifeMu (running/closed, and the stop request against
+// the end of Run), Loop.postMu (the Post queue), Loop.wakeMu (the wake fd's
+// lifetime, read-held by a signaller). No lock is held while user code
+// runs.
 package loop

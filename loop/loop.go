@@ -19,8 +19,8 @@ import (
 // running). The fields below "any goroutine" are atomics or guarded by the
 // mutex named next to them.
 //
-// Lock order: lifeMu, then postMu, then wakeMu. No lock is held while user
-// code runs.
+// Lock order: (Group.mu,) lifeMu, then postMu, then wakeMu. No lock is held
+// while user code runs.
 //
 // One round (round):
 //
@@ -84,7 +84,7 @@ type Loop struct {
 	wakeMu     sync.RWMutex // guards wakeClosed and the wake fd's lifetime
 	wakeClosed bool
 
-	lifeMu   sync.Mutex // guards running, closed
+	lifeMu   sync.Mutex // guards running, closed, released; orders Stop against Run's end
 	running  bool
 	closed   bool
 	released bool
@@ -291,10 +291,28 @@ func (l *Loop) runPosts() {
 }
 
 // Stop makes the running Run (or, if none runs, the next one) return nil
-// after the current round. Safe from any goroutine, including handlers.
+// after the current round. A Stop made while a Run runs is for that Run,
+// even when the Run is already returning for another reason (its context
+// ended): it is never left over for the next one. Safe from any goroutine,
+// including handlers.
 func (l *Loop) Stop() {
+	// lifeMu orders the request against Run's end: either Run has not yet
+	// cleared stopReq (and will), or running is false and the request is
+	// for the next Run.
+	l.lifeMu.Lock()
 	l.stopReq.Store(true)
+	l.lifeMu.Unlock()
 	l.wakeup()
+}
+
+// dropStop forgets a Stop made while l was not running (Group.Run, for
+// Stops that reached a loop after its Run had returned).
+func (l *Loop) dropStop() {
+	l.lifeMu.Lock()
+	if !l.running {
+		l.stopReq.Store(false)
+	}
+	l.lifeMu.Unlock()
 }
 
 func (l *Loop) shouldStop() bool { return l.stopReq.Load() || l.cancelled.Load() }
@@ -339,11 +357,11 @@ func (l *Loop) Run(ctx context.Context) error {
 		}
 	}
 	stopWatch()
-	l.stopReq.Store(false)
 	l.cancelled = new(atomic.Bool)
 
 	l.lifeMu.Lock()
 	l.running = false
+	l.stopReq.Store(false) // under lifeMu: see Stop
 	closeNow := l.closed
 	l.lifeMu.Unlock()
 	if closeNow {
