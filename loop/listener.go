@@ -21,6 +21,12 @@ import (
 // When the process runs out of fds (EMFILE), the pending connection stays in
 // the backlog and the listener stays readable; the loop retries every round
 // until fds are freed.
+//
+// A unix listener's socket file. Bind creates it; Close removes it, but only
+// while the path still names that very socket (same device and inode, still
+// a socket): a file someone put in its place since is not ours to remove.
+// Abstract addresses (Linux, "@name") and the unnamed address have no file,
+// so nothing is removed for them (unixSocketFile).
 
 // Listener accepts connections on a loop.
 type Listener struct {
@@ -29,7 +35,7 @@ type Listener struct {
 	fd      int
 	h       ConnHandler
 	addr    net.Addr
-	path    string       // unix socket path to remove on Close
+	file    socketFile   // unix socket file to remove on Close
 	handoff func(fd int) // nil: adopt on this loop
 	closed  bool
 }
@@ -48,11 +54,11 @@ func (l *Loop) listen(network, address string, h ConnHandler, handoff func(int))
 	if l.closedFlag.Load() {
 		return nil, fmt.Errorf("loop: listen: %w", ErrClosed)
 	}
-	fd, addr, path, err := openListener(network, address)
+	fd, addr, file, err := openListener(network, address)
 	if err != nil {
 		return nil, fmt.Errorf("loop: listen %s %s: %w", network, address, err)
 	}
-	ln := &Listener{l: l, fd: fd, h: h, addr: addr, path: path, handoff: handoff}
+	ln := &Listener{l: l, fd: fd, h: h, addr: addr, file: file, handoff: handoff}
 	ln.tok = l.alloc(kindListener, fd)
 	l.slots[ln.tok.slot].ln = ln
 	if err := l.setInterest(ln.tok.slot, Readable); err != nil {
@@ -63,18 +69,20 @@ func (l *Loop) listen(network, address string, h ConnHandler, handoff func(int))
 	return ln, nil
 }
 
-func openListener(network, address string) (int, net.Addr, string, error) {
+func openListener(network, address string) (int, net.Addr, socketFile, error) {
 	family, sa, path, err := resolveListen(network, address)
 	if err != nil {
-		return -1, nil, "", err
+		return -1, nil, socketFile{}, err
 	}
 	fd, err := socket(family, unix.SOCK_STREAM, 0)
 	if err != nil {
-		return -1, nil, "", os.NewSyscallError("socket", err)
+		return -1, nil, socketFile{}, os.NewSyscallError("socket", err)
 	}
-	fail := func(op string, err error) (int, net.Addr, string, error) {
+	var file socketFile
+	fail := func(op string, err error) (int, net.Addr, socketFile, error) {
+		file.remove()
 		unix.Close(fd)
-		return -1, nil, "", os.NewSyscallError(op, err)
+		return -1, nil, socketFile{}, os.NewSyscallError(op, err)
 	}
 	if family != unix.AF_UNIX {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
@@ -84,24 +92,53 @@ func openListener(network, address string) (int, net.Addr, string, error) {
 	if err := unix.Bind(fd, sa); err != nil {
 		return fail("bind", err)
 	}
+	if path != "" {
+		file = newSocketFile(path)
+	}
 	if err := unix.Listen(fd, unix.SOMAXCONN); err != nil {
-		if path != "" {
-			os.Remove(path)
-		}
 		return fail("listen", err)
 	}
 	bound, err := unix.Getsockname(fd)
 	if err != nil {
-		if path != "" {
-			os.Remove(path)
-		}
 		return fail("getsockname", err)
 	}
 	addr := sockaddrToAddr(bound)
 	if ua, ok := addr.(*net.UnixAddr); ok && ua.Name == "" {
 		ua.Name = address
 	}
-	return fd, addr, path, nil
+	return fd, addr, file, nil
+}
+
+// socketFile is the file a unix listener's bind created: its path and
+// identity. The zero socketFile names none.
+type socketFile struct {
+	path     string
+	dev, ino uint64
+}
+
+// newSocketFile records the identity of the socket file just bound at path.
+// If it cannot be read (someone removed it already), the result names no
+// file: nothing will be removed.
+func newSocketFile(path string) socketFile {
+	var st unix.Stat_t
+	if unix.Lstat(path, &st) != nil || uint32(st.Mode)&unix.S_IFMT != unix.S_IFSOCK {
+		return socketFile{}
+	}
+	return socketFile{path: path, dev: uint64(st.Dev), ino: uint64(st.Ino)}
+}
+
+// remove unlinks the file if the path still names the same socket.
+func (f socketFile) remove() {
+	if f.path == "" {
+		return
+	}
+	var st unix.Stat_t
+	if unix.Lstat(f.path, &st) != nil || uint32(st.Mode)&unix.S_IFMT != unix.S_IFSOCK ||
+		uint64(st.Dev) != f.dev || uint64(st.Ino) != f.ino {
+		return
+	}
+	// Nothing to do about a failure: the file is left behind, as after a crash.
+	_ = unix.Unlink(f.path)
 }
 
 // Addr returns the bound address (with the port the kernel chose for ":0").
@@ -117,8 +154,9 @@ func (ln *Listener) Fd() int {
 }
 
 // Close stops accepting and closes the socket (removing a unix socket's
-// path). Connections already accepted stay open. Idempotent, and a no-op
-// once the loop was closed (which closed its listeners). Loop goroutine only.
+// file, if the path still names it; an abstract address has none).
+// Connections already accepted stay open. Idempotent, and a no-op once the
+// loop was closed (which closed its listeners). Loop goroutine only.
 func (ln *Listener) Close() error {
 	if ln.closed {
 		return nil
@@ -131,9 +169,7 @@ func (ln *Listener) Close() error {
 
 func (ln *Listener) closeFd() error {
 	err := unix.Close(ln.fd)
-	if ln.path != "" {
-		os.Remove(ln.path)
-	}
+	ln.file.remove()
 	if err != nil {
 		return fmt.Errorf("loop: close listener: %w", os.NewSyscallError("close", err))
 	}
