@@ -91,6 +91,11 @@
 // the FIN only ends reading, and the Conn writes on until CloseWrite or
 // Close. See conn.go for the details.
 //
+// A listener that cannot accept for lack of fds or memory (EMFILE, ENFILE,
+// ENOBUFS, ENOMEM) backs off: it stops watching its socket and retries on a
+// timer, 5 ms doubling to 1 s, rather than spin on a socket that stays
+// readable (Stats.AcceptErrors, Stats.AcceptBackoffs). See listener.go.
+//
 // # Timers
 //
 // After and Every schedule callbacks kept in a heap and served through the

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,9 +19,18 @@ import (
 // becomes a Conn on this loop, or, for a Group's listener, is handed to the
 // loop the balancer picks (group.go). All methods run on the loop goroutine.
 //
-// When the process runs out of fds (EMFILE), the pending connection stays in
-// the backlog and the listener stays readable; the loop retries every round
-// until fds are freed.
+// Accept errors. ECONNABORTED and EPROTO belong to one connection, which
+// the failed accept took off the backlog: the loop goes on accepting. Any
+// other error (EMFILE, ENFILE: out of fds; ENOBUFS, ENOMEM; anything
+// unexpected) leaves the connection in the backlog and the listener
+// readable, and level-triggered polling would report it again every round:
+// the loop would spin at full CPU until the condition clears. So the
+// listener backs off, as net/http's Server does on temporary accept errors:
+// it stops watching the socket (interest 0) and a loop timer watches it
+// again after a delay that starts at 5 ms and doubles up to 1 s; a
+// successful accept resets the delay. Stats counts the failed accepts
+// (AcceptErrors) and the backoffs (AcceptBackoffs). While backing off,
+// pending clients wait in the kernel's backlog; nothing is lost.
 //
 // A unix listener's socket file. Bind creates it; Close removes it, but only
 // while the path still names that very socket (same device and inode, still
@@ -38,6 +48,22 @@ type Listener struct {
 	file    socketFile   // unix socket file to remove on Close
 	handoff func(fd int) // nil: adopt on this loop
 	closed  bool
+	retry   *Timer        // backing off: watches the socket again; nil when accepting
+	delay   time.Duration // the latest backoff delay; 0 after a successful accept
+}
+
+// Accept backoff delays (see the top of the file).
+const (
+	acceptDelayMin = 5 * time.Millisecond
+	acceptDelayMax = time.Second
+)
+
+// nextAcceptDelay returns the backoff delay that follows d.
+func nextAcceptDelay(d time.Duration) time.Duration {
+	if d <= 0 {
+		return acceptDelayMin
+	}
+	return min(2*d, acceptDelayMax)
 }
 
 // Listen opens a listening socket ("tcp", "tcp4", "tcp6" with "host:port",
@@ -162,6 +188,10 @@ func (ln *Listener) Close() error {
 		return nil
 	}
 	ln.closed = true
+	if ln.retry != nil {
+		ln.retry.Stop()
+		ln.retry = nil
+	}
 	// The fd is closed right after; the poller forgets it anyway.
 	_ = ln.l.forget(ln.tok.slot)
 	return ln.closeFd()
@@ -179,16 +209,25 @@ func (ln *Listener) closeFd() error {
 // handle accepts up to the batch limit.
 func (ln *Listener) handle() {
 	l := ln.l
+	if ln.retry != nil {
+		return // backing off: an event from before the socket was unwatched
+	}
 	for i := 0; i < l.cfg.acceptBatch && !ln.closed; i++ {
 		fd, _, err := accept(ln.fd)
-		if err != nil {
-			// EAGAIN: drained. ECONNABORTED and the like: the peer gave up;
-			// EMFILE: see the top of this file. Nothing to report to anyone.
-			if err == unix.ECONNABORTED {
-				continue
-			}
+		switch {
+		case err == unix.EAGAIN:
+			return // drained
+		case err == unix.ECONNABORTED || err == unix.EPROTO:
+			// That connection is gone; the next one may be fine. Nothing
+			// to report to anyone.
+			l.counts.local[cAcceptErrors]++
+			continue
+		case err != nil:
+			l.counts.local[cAcceptErrors]++
+			ln.backOff()
 			return
 		}
+		ln.delay = 0
 		l.counts.local[cAccepted]++
 		if ln.handoff != nil {
 			ln.handoff(fd)
@@ -197,5 +236,29 @@ func (ln *Listener) handle() {
 		l.nconns.Add(1)
 		// On failure adopt closed fd; the client sees the reset.
 		_, _ = l.adopt(fd, ln.h)
+	}
+}
+
+// backOff stops watching the socket and schedules resume after the next
+// delay (see the top of the file).
+func (ln *Listener) backOff() {
+	l := ln.l
+	ln.delay = nextAcceptDelay(ln.delay)
+	l.counts.local[cAcceptBackoffs]++
+	// Removing a live registration does not fail; and if it did, handle
+	// ignores the events until resume.
+	_ = l.setInterest(ln.tok.slot, 0)
+	ln.retry = l.After(ln.delay, ln.resume)
+}
+
+// resume watches the socket again after a backoff: the next poll reports
+// it readable if clients wait, and handle tries again.
+func (ln *Listener) resume() {
+	ln.retry = nil
+	if ln.closed {
+		return
+	}
+	if ln.l.setInterest(ln.tok.slot, Readable) != nil {
+		ln.backOff() // the poller is short of memory too: later
 	}
 }
