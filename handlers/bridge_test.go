@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fdring/fdring"
 	"github.com/fdring/fdring/handlers"
@@ -116,7 +118,91 @@ func TestRingToConn(t *testing.T) {
 	}
 }
 
-// TestRingToConnPeerGone: the client closes first; OnDone says so and the
+// TestRingToConnHalfClose: a client that only reads shuts its write side
+// down at once (CloseWrite). The bridge used to take the FIN for the end of
+// the connection and drop the whole stream (OnDone got ErrConnClosed). An
+// output-only bridge keeps writing after the peer's FIN: the client gets
+// every byte and then EOF, and OnDone gets nil.
+func TestRingToConnHalfClose(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			const size, limit = 4 << 20, 128 << 10
+			tx, rx, err := fdring.New[byte](64 << 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			paused := make(chan struct{}, 1)
+			done, onDone := doneChan()
+			bridge := handlers.RingToConn(rx, handlers.WithOutputLimit(limit), onPause(paused), onDone)
+			l := newLoop(t)
+			address := "127.0.0.1:0"
+			if network == "unix" {
+				address = filepath.Join(t.TempDir(), "s.sock")
+			}
+			ln, err := l.Listen(network, address, smallSendBuf{bridge})
+			if err != nil {
+				t.Fatal(err)
+			}
+			startLoop(t, l)
+
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			prodErr := make(chan error, 1)
+			go func() {
+				w := fdring.NewWriter(tx).WithContext(ctx)
+				buf := make([]byte, 100_000)
+				var err error
+				for off := int64(0); off < size && err == nil; off += int64(len(buf)) {
+					p := buf[:min(int64(len(buf)), size-off)]
+					fillPattern(p, off)
+					_, err = w.Write(p)
+				}
+				if cerr := w.Close(); err == nil {
+					err = cerr
+				}
+				prodErr <- err
+			}()
+
+			c := dialSlowReader(t, network, ln.Addr().String())
+			if err := c.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			// Let the output back up before reading, so that the bridge
+			// also resumes (OnDrain) after the peer's FIN.
+			select {
+			case <-paused:
+			case err := <-done:
+				t.Fatalf("the bridge finished (OnDone(%v)) before the stream went through", err)
+			case <-time.After(timeout):
+				t.Fatal("timed out waiting for the bridge to pause")
+			}
+			if err := readPattern(c, size); err != nil {
+				t.Fatal(err)
+			}
+			if err := expectEOF(c); err != nil {
+				t.Fatal(err)
+			}
+			if err := recv(t, prodErr, "the producer"); err != nil {
+				t.Fatalf("producer: %v", err)
+			}
+			// Both sides have sent their FIN: the bridge is done without
+			// waiting for the client to close.
+			if err := recv(t, done, "OnDone"); err != nil {
+				t.Errorf("OnDone(%v), want nil", err)
+			}
+			if st := bridge.Stats(); st.Bytes != size || st.Pauses == 0 {
+				t.Errorf("stats %+v: want %d bytes and some pauses", st, size)
+			}
+			if n := l.Stats().Conns; n != 0 {
+				t.Errorf("loop counts %d connections after the bridge finished", n)
+			}
+		})
+	}
+}
+
+// TestRingToConnPeerGone: the client closes first. Its FIN alone could be a
+// half-close (TestRingToConnHalfClose), so the bridge learns that the client
+// is gone when it next writes: OnDone gets the socket error, and the
 // producer learns it through the ring.
 func TestRingToConnPeerGone(t *testing.T) {
 	tx, rx, err := fdring.New[byte](4096)
@@ -135,19 +221,21 @@ func TestRingToConnPeerGone(t *testing.T) {
 		t.Fatalf("read %q, %v", buf, err)
 	}
 	c.Close()
-	if err := recv(t, done, "OnDone"); !errors.Is(err, handlers.ErrConnClosed) {
-		t.Errorf("OnDone(%v), want ErrConnClosed", err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	for {
-		_, err := tx.SendWait(ctx, func(free []byte) int { return len(free) })
-		if err != nil {
-			if !errors.Is(err, fdring.ErrClosed) {
-				t.Errorf("Send after the bridge finished: %v, want ErrClosed", err)
-			}
+	// The first write after the close draws a reset, a later one fails.
+	sendErr := errors.New("Send kept succeeding after the client closed")
+	for range 10_000 {
+		if _, err := tx.SendWait(ctx, func(free []byte) int { return len(free) }); err != nil {
+			sendErr = err
 			break
 		}
+	}
+	if !errors.Is(sendErr, fdring.ErrClosed) {
+		t.Errorf("Send after the client closed: %v, want ErrClosed", sendErr)
+	}
+	if err := recv(t, done, "OnDone"); !errors.Is(err, unix.EPIPE) && !errors.Is(err, unix.ECONNRESET) {
+		t.Errorf("OnDone(%v), want EPIPE or ECONNRESET", err)
 	}
 }
 

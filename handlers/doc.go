@@ -40,7 +40,9 @@
 //     Conn.PauseRead and watches the Sender for space, then ResumeRead.
 //   - RingToConn is a loop.DrainHandler: at its output limit it stops
 //     draining the ring, and OnDrain (the Conn's output was written out)
-//     starts it again.
+//     starts it again. It only writes, so it sets its Conn to half-close
+//     (loop.Conn.SetHalfClose): a client that only reads may shut its write
+//     side down at once and still gets the whole stream.
 //   - ServeEvio carries out evio's Close and Detach actions at once, or in
 //     OnDrain when output is pending; Detach hands the socket over with
 //     Conn.Detach.

@@ -45,7 +45,8 @@ import (
 // and ignored (one listening socket, shared by the loops, balances exactly);
 // a "tcp" address with an empty host binds IPv4 only; a conn's LocalAddr is
 // its own socket address rather than the listener's; an existing file at a
-// unix address is removed only if it is a socket (evio removes anything).
+// unix address is removed only if it is a socket (evio removes anything),
+// and never for an abstract address ("@name" on Linux), which has no file.
 // Detached hands over a net.Conn (from net.FileConn), which works from any
 // goroutine with deadlines, instead of a raw blocking descriptor. Input
 // that arrives while a Detach waits for output to flush is not read (as in
@@ -114,8 +115,12 @@ func ServeEvio(events evio.Events, addr ...string) error {
 
 // removeStaleSocket removes a unix socket file left at path, as evio removes
 // whatever is there before it listens; other files are left for Listen to
-// fail on.
+// fail on. An abstract address (Linux: "@name") has no file: nothing is
+// removed for it.
 func removeStaleSocket(path string) {
+	if unixAbstract(path) {
+		return
+	}
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
 		// If this fails, Listen reports the path in use.
 		_ = os.Remove(path)

@@ -21,12 +21,21 @@ import (
 // Pending output therefore stays below limit + chunk, and a paused bridge
 // costs nothing until the socket drains.
 //
+// The peer's FIN. The bridge only writes, and a client that only reads may
+// shut its write side down at once, so the bridge sets its Conn to
+// half-close (loop.Conn.SetHalfClose): the FIN ends nothing but reading,
+// and the stream goes on. TCP cannot tell such a client from one that
+// closed: a client that is gone shows as a write error (EPIPE or
+// ECONNRESET) when the bridge next writes, which ends the bridge with that
+// error. While the ring is idle, nothing is written and nothing is noticed.
+//
 // End of stream: on io.EOF the bridge unwatches the ring and calls
 // CloseWrite, which flushes the output and then sends FIN; the Conn closes
-// when the peer closes its side, and OnDone gets nil. A ring error closes
-// the Conn at once and goes to OnDone; a Conn that closes first makes OnDone
-// get the socket error or ErrConnClosed. Either way the bridge closes the
-// Receiver, so the producer's next Send fails with fdring.ErrClosed.
+// when the peer closes its side (at once if its FIN came already), and
+// OnDone gets nil. A ring error closes the Conn at once and goes to OnDone;
+// a Conn that closes first makes OnDone get the socket error or
+// ErrConnClosed. Either way the bridge closes the Receiver, so the
+// producer's next Send fails with fdring.ErrClosed.
 
 // RingConn moves a byte ring's stream into one connection. See RingToConn.
 type RingConn struct {
@@ -39,16 +48,21 @@ type RingConn struct {
 // connection's write side down. It serves exactly one connection (further
 // ones are closed at once): pass it to loop.WatchConn or WatchConnFd, or
 // call its methods from your own ConnHandler's, OnDrain included (without
-// it a paused bridge never resumes). Bytes the peer sends are discarded.
-// The bridge owns rx and closes it when it finishes.
+// it a paused bridge never resumes). Bytes the peer sends are discarded;
+// the peer's FIN does not end the stream. The bridge owns rx and closes it
+// when it finishes.
 func RingToConn(rx *fdring.Receiver[byte], opts ...BridgeOption) *RingConn {
 	b := &RingConn{rx: rx}
 	b.init(ringOf(rx), "ring to conn", opts)
 	return b
 }
 
-// OnOpen starts the bridge on c's loop.
-func (b *RingConn) OnOpen(c *loop.Conn) { b.open(c, b, loop.Readable) }
+// OnOpen starts the bridge on c's loop. The peer's FIN will not end the
+// stream (see loop.Conn.SetHalfClose).
+func (b *RingConn) OnOpen(c *loop.Conn) {
+	c.SetHalfClose(true)
+	b.open(c, b, loop.Readable)
+}
 
 // OnData discards what the peer sends.
 func (b *RingConn) OnData(c *loop.Conn, data []byte) {}

@@ -34,6 +34,16 @@ import (
 // error to OnClose. An error met inside Write is reported by Write and the
 // close is deferred until the running handler returns, so OnClose never runs
 // inside the caller's Write.
+//
+// Half-close (SetHalfClose): for a handler whose output does not answer its
+// input (a stream to a client that only reads and may shut its write side
+// down at once), the peer's FIN only ends reading. The Conn stays open for
+// writing until the handler calls CloseWrite (the Conn closes once its own
+// FIN is sent, both directions being finished then) or Close. TCP cannot
+// tell a peer that shut down its write side from one that closed: a peer
+// that is gone shows as a write error (EPIPE, ECONNRESET) at the next Write
+// or flush, which closes the Conn as usual. A half-closed Conn with no
+// pending output is not polled.
 
 // ConnHandler receives a connection's life. All calls run on the loop
 // goroutine that owns the connection.
@@ -87,7 +97,8 @@ type Conn struct {
 	closeErr     error // what the deferred close reports
 	readPaused   bool  // pending output is above the high-water mark
 	userPaused   bool  // PauseRead: the handler cannot take more input now
-	peerEOF      bool  // the peer sent FIN: flush, then close
+	peerEOF      bool  // the peer sent FIN: flush, then close (unless halfClose)
+	halfClose    bool  // SetHalfClose: the peer's FIN does not close the Conn
 	shutWrite    bool  // CloseWrite asked for a shutdown once flushed
 	wrShut       bool  // the write side is shut down
 }
@@ -95,8 +106,14 @@ type Conn struct {
 // Loop returns the loop that owns c.
 func (c *Conn) Loop() *Loop { return c.l }
 
-// Fd returns the socket descriptor (owned by the loop; do not close it).
-func (c *Conn) Fd() int { return c.fd }
+// Fd returns the socket descriptor (owned by the loop; do not close it), or
+// -1 once c is closed or detached: the number may name another file by then.
+func (c *Conn) Fd() int {
+	if c.closed {
+		return -1
+	}
+	return c.fd
+}
 
 // LocalAddr returns the local address, if known.
 func (c *Conn) LocalAddr() net.Addr { return c.laddr }
@@ -145,6 +162,33 @@ func (c *Conn) ResumeRead() error {
 // handler returns).
 func (c *Conn) Closed() bool { return c.closed || c.closeQueued }
 
+// SetHalfClose chooses what the peer's FIN does. By default (false) the
+// Conn flushes its pending output and closes. With true the FIN only ends
+// reading, and the Conn stays open for writing until CloseWrite (it closes
+// once its own FIN is sent) or Close: for output that does not depend on
+// the input, to a peer that may shut its write side down at once. Call it
+// in OnOpen, before the FIN can be read. No effect on a closed Conn.
+func (c *Conn) SetHalfClose(on bool) {
+	if c.closed || c.closeQueued {
+		return
+	}
+	c.halfClose = on
+	if !on && c.peerEOF && c.Buffered() == 0 {
+		c.closeLater(nil)
+	}
+}
+
+// PeerClosed reports whether the peer's FIN was read: nothing more will be
+// read from c.
+func (c *Conn) PeerClosed() bool { return c.peerEOF }
+
+// doneAfterFlush reports whether c closes once its output is flushed: the
+// peer sent FIN and, for a half-closing Conn, the write side is shut down
+// as well.
+func (c *Conn) doneAfterFlush() bool {
+	return c.peerEOF && (!c.halfClose || c.wrShut)
+}
+
 // Write sends p, buffering what the socket does not take at once. It returns
 // len(p) unless the Conn is closed or write-shut (ErrClosed) or the socket
 // failed (then the Conn closes after the running handler returns).
@@ -185,7 +229,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 }
 
 // CloseWrite shuts the write side down once pending output is flushed; the
-// Conn keeps reading until the peer closes.
+// Conn keeps reading until the peer closes. If the peer's FIN came already
+// (a half-closing Conn, see SetHalfClose), the Conn closes once the shutdown
+// is sent, after the running handler returns.
 func (c *Conn) CloseWrite() error {
 	if c.closed || c.closeQueued {
 		return fmt.Errorf("loop: close write: %w", ErrClosed)
@@ -195,7 +241,12 @@ func (c *Conn) CloseWrite() error {
 	}
 	c.shutWrite = true
 	if c.Buffered() == 0 {
-		return c.shutdownWrite()
+		if err := c.shutdownWrite(); err != nil {
+			return err
+		}
+		if c.doneAfterFlush() {
+			c.closeLater(nil)
+		}
 	}
 	return nil
 }
@@ -253,7 +304,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		return 0, fmt.Errorf("loop: %w", err)
 	case n == 0:
 		c.peerEOF = true
-		if c.Buffered() == 0 {
+		if c.Buffered() == 0 && c.doneAfterFlush() {
 			c.closeLater(nil)
 		} else if err := c.updateInterest(); err != nil {
 			c.closeLater(err)
@@ -294,7 +345,7 @@ func (c *Conn) read() {
 			return
 		case n == 0:
 			c.peerEOF = true
-			if c.Buffered() == 0 {
+			if c.Buffered() == 0 && c.doneAfterFlush() {
 				c.closeWith(nil)
 			} else if err := c.updateInterest(); err != nil {
 				c.closeWith(err)
@@ -328,12 +379,16 @@ func (c *Conn) flush() {
 		} else {
 			c.out = c.out[:0]
 		}
-		if c.peerEOF {
+		if c.doneAfterFlush() {
 			c.closeWith(nil)
 			return
 		}
 		if c.shutWrite && !c.wrShut {
 			if c.shutdownWrite() != nil {
+				return
+			}
+			if c.doneAfterFlush() {
+				c.closeWith(nil) // half-closed: both FINs are out now
 				return
 			}
 		}
@@ -423,8 +478,12 @@ func (l *Loop) WatchConnFd(fd int, h ConnHandler) (*Conn, error) {
 
 // WatchConn adopts nc (which must implement syscall.Conn, as *net.TCPConn and
 // *net.UnixConn do): the loop takes a duplicate of its fd and closes nc, so
-// from now on only the returned Conn serves the connection. Loop goroutine only.
+// from now on only the returned Conn serves the connection. On error nc is
+// left open, the caller's (ErrClosed on a closed loop). Loop goroutine only.
 func (l *Loop) WatchConn(nc net.Conn, h ConnHandler) (*Conn, error) {
+	if l.closedFlag.Load() {
+		return nil, fmt.Errorf("loop: watch conn: %w", ErrClosed)
+	}
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return nil, fmt.Errorf("loop: watch conn: %T has no file descriptor", nc)
@@ -433,8 +492,13 @@ func (l *Loop) WatchConn(nc net.Conn, h ConnHandler) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loop: watch conn: %w", err)
 	}
+	c, err := l.WatchConnFd(fd, h) // closes the duplicate on error
+	if err != nil {
+		return nil, err
+	}
+	// The duplicate keeps the connection open; nc's descriptor goes.
 	nc.Close()
-	return l.WatchConnFd(fd, h)
+	return c, nil
 }
 
 // dupConn duplicates the fd behind sc, close-on-exec.

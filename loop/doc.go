@@ -24,6 +24,21 @@
 // same on a Group. Post and Waker.Wake coalesce wakeups: they write the wake
 // fd at most once per loop sleep, and not at all while the loop is awake.
 //
+// # Closing
+//
+// Close may come from any goroutine at any time. On a running loop it only
+// asks: the loop finishes its round and releases everything on its way out
+// of Run, so Close may return before that; wait for Run to return before
+// calling loop-goroutine-only methods from another goroutine. On a loop
+// that is not running Close releases at once, on the calling goroutine,
+// which must then be the one goroutine using the loop. Once released, no
+// method panics: Watch, Modify, Unwatch, Listen, WatchConn, WatchConnFd,
+// Post, Waker.Wake and Run fail with ErrClosed; After and Every return a
+// Timer that never fires, and Timer.Stop reports false (a closed loop has
+// no pending timers); every Conn is closed (its methods fail with
+// ErrClosed, Close does nothing) and every Listener too (Close does
+// nothing); Stop, Stats and Close are harmless.
+//
 // # Handlers of fd sources
 //
 // Readiness is level-triggered: a handler may read or write as much as it
@@ -72,7 +87,14 @@
 // buffers what the socket does not take; reading pauses while a
 // connection's unsent output is above the high-water mark (WithWaterMarks),
 // which bounds memory per connection. The peer's FIN flushes pending output,
-// then closes. See conn.go for the details.
+// then closes, unless the handler chose half-close (Conn.SetHalfClose): then
+// the FIN only ends reading, and the Conn writes on until CloseWrite or
+// Close. See conn.go for the details.
+//
+// A listener that cannot accept for lack of fds or memory (EMFILE, ENFILE,
+// ENOBUFS, ENOMEM) backs off: it stops watching its socket and retries on a
+// timer, 5 ms doubling to 1 s, rather than spin on a socket that stays
+// readable (Stats.AcceptErrors, Stats.AcceptBackoffs). See listener.go.
 //
 // # Timers
 //
@@ -84,12 +106,17 @@
 //
 // A Group runs N loops, one per locked OS thread; its listener accepts on
 // loop 0 and hands connections to the loops round-robin or by least
-// connections (WithBalance).
+// connections (WithBalance). Stop, on a Loop or a Group, is for the Run in
+// progress, or for the next Run if none is: a Stop made during a Run is
+// never left over for the next one, even when the Run was returning for
+// another reason (its context ended) at the time.
 //
 // # Locks
 //
 // The loop goroutine's state has no lock. The cross-goroutine parts use,
-// in this order when nested: Loop.lifeMu (running/closed), Loop.postMu (the
-// Post queue), Loop.wakeMu (the wake fd's lifetime, read-held by a signaller).
-// No lock is held while user code runs.
+// in this order when nested: Group.mu (a Group's running state, held by
+// Group.Stop), Loop.lifeMu (running/closed, and the stop request against
+// the end of Run), Loop.postMu (the Post queue), Loop.wakeMu (the wake fd's
+// lifetime, read-held by a signaller). No lock is held while user code
+// runs.
 package loop

@@ -32,11 +32,26 @@ const (
 	LeastConns
 )
 
+// Stopping. Group.Stop stops every loop. A Stop made while Group.Run runs
+// is for that Run: Run's loops return at different times (one returns, the
+// others see the shared context cancelled), so a Stop may reach a loop that
+// has already returned, where it would stay set for that loop's next Run.
+// mu orders Stop against the end of Run: Run, once all its loops returned,
+// drops whatever Stop request is left on them, under mu. A Stop made while
+// no Group.Run runs is for the next one, as Loop.Stop is.
+//
+// Lock order: Group.mu, then the loops' locks.
+
 // Group is a set of loops serving shared listeners.
 type Group struct {
 	loops   []*Loop
 	balance Balance
 	next    int // round-robin cursor; loop 0's goroutine only
+
+	mu      sync.Mutex // guards running; held by Stop and by Run's start and end
+	running bool
+
+	loopReturned func(i int) // test hook: loop i's Run returned inside Group.Run
 }
 
 // NewGroup creates n loops (n <= 0 means runtime.GOMAXPROCS(0)) with opts.
@@ -123,8 +138,18 @@ func (g *Group) pick() *Loop {
 
 // Run runs every loop on its own locked OS thread until ctx ends (returns
 // ctx.Err()), Stop is called (returns nil) or a loop fails (returns its
-// error, after stopping the others).
+// error, after stopping the others). It fails with ErrRunning while another
+// Run of the group runs.
 func (g *Group) Run(ctx context.Context) error {
+	g.mu.Lock()
+	if g.running {
+		g.mu.Unlock()
+		return fmt.Errorf("loop: group: %w", ErrRunning)
+	}
+	g.running = true
+	g.mu.Unlock()
+	defer g.endRun()
+
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make([]error, len(g.loops))
@@ -132,6 +157,9 @@ func (g *Group) Run(ctx context.Context) error {
 	for i, l := range g.loops {
 		wg.Go(func() {
 			errs[i] = l.Run(cctx)
+			if g.loopReturned != nil {
+				g.loopReturned(i)
+			}
 			cancel()
 		})
 	}
@@ -147,8 +175,23 @@ func (g *Group) Run(ctx context.Context) error {
 	return nil
 }
 
-// Stop makes Run return nil. Safe from any goroutine.
+// endRun ends a Run whose loops all returned: a Stop made during the Run
+// was for it, so none is left for the next Run (see the top of the file).
+func (g *Group) endRun() {
+	g.mu.Lock()
+	for _, l := range g.loops {
+		l.dropStop()
+	}
+	g.running = false
+	g.mu.Unlock()
+}
+
+// Stop makes the running Run (or, if none runs, the next one) return nil. A
+// Stop made while Run runs is never left over for the next Run. Safe from
+// any goroutine, including the loops' handlers.
 func (g *Group) Stop() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	for _, l := range g.loops {
 		l.Stop()
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"testing"
+	"time"
 )
 
 // groupEcho echoes and reports which loop each connection landed on.
@@ -102,5 +103,75 @@ func TestGroupLeastConns(t *testing.T) {
 	g.Stop()
 	if err := waitCh(t, errc, "group Run"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestGroupStopDuringCancel: a Group.Stop that arrives while Group.Run is
+// returning because its context ended, after some loops already returned
+// and before the others did, is for that Run. It used to stay set on the
+// loops that had returned, so that the next Run returned at once.
+func TestGroupStopDuringCancel(t *testing.T) {
+	g, err := NewGroup(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	returned := make(chan int, 2)
+	g.loopReturned = func(i int) { returned <- i }
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- g.Run(ctx) }()
+	// Hold loop 1 inside a Post, so that Run cannot return yet.
+	held, release := make(chan struct{}), make(chan struct{})
+	if err := g.Loops()[1].Post(func() {
+		close(held)
+		<-release
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitCh(t, held, "loop 1 to run the Post")
+	cancel()
+	if i := waitCh(t, returned, "a loop to return"); i != 0 {
+		t.Fatalf("loop %d returned first; loop 1 is held", i)
+	}
+	g.Stop() // loop 0 has returned, loop 1 is still inside Run
+	close(release)
+	if i := waitCh(t, returned, "loop 1 to return"); i != 1 {
+		t.Fatalf("loop %d returned second", i)
+	}
+	if err := waitCh(t, errc, "Group.Run"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v, want context.Canceled", err)
+	}
+
+	// The next Run serves: a Post on every loop runs while it is running.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel2()
+	go func() { errc <- g.Run(ctx2) }()
+	for i, l := range g.Loops() {
+		ran := make(chan struct{})
+		if err := l.Post(func() { close(ran) }); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ran:
+		case err := <-errc:
+			t.Fatalf("the next Run returned at once (%v) before loop %d ran a Post", err, i)
+		case <-time.After(testTimeout):
+			t.Fatalf("loop %d did not run a Post", i)
+		}
+	}
+	select {
+	case err := <-errc:
+		t.Fatalf("the next Run returned (%v) without a Stop", err)
+	default:
+	}
+	g.Stop()
+	if err := waitCh(t, errc, "Group.Run after Stop"); err != nil {
+		t.Fatalf("Run after Stop = %v, want nil", err)
+	}
+	for range 2 {
+		waitCh(t, returned, "the loops of the second Run")
 	}
 }

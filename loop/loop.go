@@ -19,8 +19,8 @@ import (
 // running). The fields below "any goroutine" are atomics or guarded by the
 // mutex named next to them.
 //
-// Lock order: lifeMu, then postMu, then wakeMu. No lock is held while user
-// code runs.
+// Lock order: (Group.mu,) lifeMu, then postMu, then wakeMu. No lock is held
+// while user code runs.
 //
 // One round (round):
 //
@@ -66,6 +66,7 @@ type Loop struct {
 	closing   []*Conn // conns whose close was deferred to the end of the handler
 	cancelled *atomic.Bool
 	counts    counters
+	gone      bool // release ran: no slots, no timers; Token methods fail with ErrClosed
 
 	// Any goroutine.
 	state       atomic.Uint32 // stateAwake, stateSleeping, stateWoken (waker.go)
@@ -83,7 +84,7 @@ type Loop struct {
 	wakeMu     sync.RWMutex // guards wakeClosed and the wake fd's lifetime
 	wakeClosed bool
 
-	lifeMu   sync.Mutex // guards running, closed
+	lifeMu   sync.Mutex // guards running, closed, released; orders Stop against Run's end
 	running  bool
 	closed   bool
 	released bool
@@ -149,7 +150,8 @@ func (l *Loop) Watch(src Source, h Handler, interest Interest) (Token, error) {
 }
 
 // Modify changes the interest of a watched source. Interest 0 pauses it: no
-// handler calls until Modify asks for something again. Loop goroutine only.
+// handler calls until Modify asks for something again. It fails with
+// ErrClosed once the loop was closed. Loop goroutine only.
 func (l *Loop) Modify(tok Token, interest Interest) error {
 	s, err := l.lookup(tok)
 	if err == nil && s.kind != kindSource {
@@ -166,7 +168,9 @@ func (l *Loop) Modify(tok Token, interest Interest) error {
 
 // Unwatch removes a registration. It is safe from any handler, including the
 // handler of tok itself; an event for tok still pending in the current batch
-// is not delivered. Unwatch before closing the fd. Loop goroutine only.
+// is not delivered. Unwatch before closing the fd. Once the loop was closed
+// (and released its registrations) it fails with ErrClosed. Loop goroutine
+// only.
 func (l *Loop) Unwatch(tok Token) error {
 	s, err := l.lookup(tok)
 	if err == nil && s.kind != kindSource {
@@ -287,10 +291,28 @@ func (l *Loop) runPosts() {
 }
 
 // Stop makes the running Run (or, if none runs, the next one) return nil
-// after the current round. Safe from any goroutine, including handlers.
+// after the current round. A Stop made while a Run runs is for that Run,
+// even when the Run is already returning for another reason (its context
+// ended): it is never left over for the next one. Safe from any goroutine,
+// including handlers.
 func (l *Loop) Stop() {
+	// lifeMu orders the request against Run's end: either Run has not yet
+	// cleared stopReq (and will), or running is false and the request is
+	// for the next Run.
+	l.lifeMu.Lock()
 	l.stopReq.Store(true)
+	l.lifeMu.Unlock()
 	l.wakeup()
+}
+
+// dropStop forgets a Stop made while l was not running (Group.Run, for
+// Stops that reached a loop after its Run had returned).
+func (l *Loop) dropStop() {
+	l.lifeMu.Lock()
+	if !l.running {
+		l.stopReq.Store(false)
+	}
+	l.lifeMu.Unlock()
 }
 
 func (l *Loop) shouldStop() bool { return l.stopReq.Load() || l.cancelled.Load() }
@@ -335,11 +357,11 @@ func (l *Loop) Run(ctx context.Context) error {
 		}
 	}
 	stopWatch()
-	l.stopReq.Store(false)
 	l.cancelled = new(atomic.Bool)
 
 	l.lifeMu.Lock()
 	l.running = false
+	l.stopReq.Store(false) // under lifeMu: see Stop
 	closeNow := l.closed
 	l.lifeMu.Unlock()
 	if closeNow {
@@ -473,7 +495,9 @@ func (l *Loop) dispatch(e pollEvent) {
 // conns and listeners it created or adopted (their handlers get OnClose with
 // ErrClosed, on the goroutine that releases). Sources registered with Watch
 // are not closed. Idempotent; safe from any goroutine. If the loop is
-// running, Close stops it and Run releases on its way out.
+// running, Close stops it and Run releases on its way out (Close may return
+// first). What each method does on a closed loop: see "Closing" in the
+// package documentation.
 func (l *Loop) Close() error {
 	l.lifeMu.Lock()
 	if l.closed {
@@ -530,6 +554,11 @@ func (l *Loop) release() error {
 	l.wakeClosed = true
 	errs = append(errs, l.wake.close())
 	l.wakeMu.Unlock()
-	l.slots, l.free, l.rings, l.ready, l.spare, l.timers = nil, nil, nil, nil, nil, nil
+	// Last, after every OnClose above ran (they may have added timers or
+	// queued closes): from here on Token and Timer methods see a closed
+	// loop instead of indexing released tables.
+	l.gone = true
+	l.dropTimers()
+	l.slots, l.free, l.rings, l.ready, l.spare, l.closing = nil, nil, nil, nil, nil, nil
 	return errors.Join(errs...)
 }

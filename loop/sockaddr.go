@@ -27,7 +27,7 @@ func sockaddrToAddr(sa unix.Sockaddr) net.Addr {
 }
 
 // resolveListen turns a network and address into a socket family, socket
-// address and, for unix sockets, the path to unlink on close.
+// address and, for unix sockets with a file, the path to unlink on close.
 func resolveListen(network, address string) (family int, sa unix.Sockaddr, path string, err error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6":
@@ -53,7 +53,17 @@ func resolveListen(network, address string) (family int, sa unix.Sockaddr, path 
 		}
 		return unix.AF_INET6, s, "", nil
 	case "unix":
-		return unix.AF_UNIX, &unix.SockaddrUnix{Name: address}, address, nil
+		return unix.AF_UNIX, &unix.SockaddrUnix{Name: address}, unixSocketFile(address), nil
 	}
 	return 0, nil, "", fmt.Errorf("unsupported network %q", network)
+}
+
+// unixSocketFile returns the file that binding a unix socket to address
+// creates, which the listener removes on Close: "" for an abstract address
+// and for the unnamed one, which have no file.
+func unixSocketFile(address string) string {
+	if address == "" || unixAbstract(address) {
+		return ""
+	}
+	return address
 }

@@ -22,6 +22,8 @@ type Stats struct {
 	PostsRun         uint64 // Post functions run
 	TimersFired      uint64 // timer callbacks run
 	Accepted         uint64 // connections accepted by this loop's listeners
+	AcceptErrors     uint64 // accept calls that failed (EAGAIN, "none pending", excluded)
+	AcceptBackoffs   uint64 // times a listener stopped accepting for a while (out of fds or memory)
 	Conns            int64  // connections open now (including ones being handed to this loop)
 }
 
@@ -38,6 +40,8 @@ const (
 	cPostsRun
 	cTimersFired
 	cAccepted
+	cAcceptErrors
+	cAcceptBackoffs
 	nCounters
 )
 
@@ -71,6 +75,8 @@ func (l *Loop) Stats() Stats {
 		PostsRun:         p[cPostsRun].Load(),
 		TimersFired:      p[cTimersFired].Load(),
 		Accepted:         p[cAccepted].Load(),
+		AcceptErrors:     p[cAcceptErrors].Load(),
+		AcceptBackoffs:   p[cAcceptBackoffs].Load(),
 		Conns:            l.nconns.Load(),
 	}
 }

@@ -51,3 +51,8 @@ func accept(fd int) (int, unix.Sockaddr, error) {
 	}
 	return nfd, sa, nil
 }
+
+// unixAbstract reports whether a unix socket address names an abstract
+// socket, which has no file. Only Linux has them: elsewhere "@name" is a
+// path like any other.
+func unixAbstract(address string) bool { return false }

@@ -18,7 +18,13 @@ import (
 // only a timer already due gives a zero timeout. Each round fires the timers
 // that were due when the round looked at the clock, in deadline order; a
 // timer created or rescheduled for "now" by a callback fires next round, so
-// one round is bounded.
+// one round is bounded. Deadlines saturate (addDeadline): a duration too
+// long for the clock means never.
+//
+// A closed loop runs no timers. Loop.release marks every timer unscheduled
+// (index -1) before it drops the heap, and schedule on a released loop
+// hands back an unscheduled Timer, so Stop after Close reports false and
+// never touches the released heap.
 
 // Timer is a pending callback created by After or Every.
 type Timer struct {
@@ -31,6 +37,7 @@ type Timer struct {
 }
 
 // After calls f once on the loop goroutine, d from now. Loop goroutine only.
+// On a closed loop it returns a Timer that never fires.
 func (l *Loop) After(d time.Duration, f func()) *Timer {
 	if f == nil {
 		panic("loop: After with nil func")
@@ -40,7 +47,8 @@ func (l *Loop) After(d time.Duration, f func()) *Timer {
 
 // Every calls f on the loop goroutine every d, starting d from now, until
 // stopped. Ticks a busy loop missed are dropped, not bunched. d must be
-// positive. Loop goroutine only.
+// positive. Loop goroutine only. On a closed loop it returns a Timer that
+// never fires.
 func (l *Loop) Every(d time.Duration, f func()) *Timer {
 	if f == nil {
 		panic("loop: Every with nil func")
@@ -52,24 +60,52 @@ func (l *Loop) Every(d time.Duration, f func()) *Timer {
 }
 
 func (l *Loop) schedule(d time.Duration, period int64, f func()) *Timer {
+	t := &Timer{period: period, index: -1, l: l, f: f}
+	if l.gone {
+		return t
+	}
 	l.timerSeq++
-	t := &Timer{when: l.nanotime() + int64(max(d, 0)), period: period, seq: l.timerSeq, l: l, f: f}
+	t.when, t.seq = addDeadline(l.nanotime(), int64(max(d, 0))), l.timerSeq
 	heap.Push(&l.timers, t)
 	return t
 }
 
 // Stop cancels the timer. It reports whether the timer was pending, that is
 // whether Stop prevented a call (for Every: any further call). Stopping from
-// inside the timer's own callback works. Loop goroutine only.
+// inside the timer's own callback works. After the loop was closed it does
+// nothing and reports false (a closed loop runs no timers). Loop goroutine
+// only (or while the loop is not running).
 func (t *Timer) Stop() bool {
 	if t == nil || t.index < 0 {
 		return false
 	}
-	heap.Remove(&t.l.timers, t.index)
+	h := &t.l.timers
+	if t.index >= len(*h) || (*h)[t.index] != t {
+		return false // not in this heap: cannot happen while index is kept right
+	}
+	heap.Remove(h, t.index)
 	return true
 }
 
+// dropTimers unschedules every timer (Loop.release).
+func (l *Loop) dropTimers() {
+	for _, t := range l.timers {
+		t.index = -1
+	}
+	l.timers = nil
+}
+
 func (l *Loop) nanotime() int64 { return int64(time.Since(l.base)) }
+
+// addDeadline returns at+d for at, d >= 0, saturated: a deadline beyond the
+// clock's range is "never" (math.MaxInt64, which now never reaches), not a
+// wrapped-around past that is due at once.
+func addDeadline(at, d int64) int64 {
+	if d > math.MaxInt64-at {
+		return math.MaxInt64
+	}
+	return at + d
+}
 
 // timerTimeout returns the poll timeout the timers allow: -1 for none, 0 when
 // one is due, else the distance to the earliest, in milliseconds rounded up.
@@ -86,7 +122,10 @@ func roundUpMillis(ns int64) int {
 	if ns <= 0 {
 		return 0
 	}
-	ms := (ns + int64(time.Millisecond) - 1) / int64(time.Millisecond)
+	ms := ns / int64(time.Millisecond) // no ns+999999: it would wrap near MaxInt64
+	if ns%int64(time.Millisecond) != 0 {
+		ms++
+	}
 	if ms > math.MaxInt32 {
 		return math.MaxInt32
 	}
@@ -102,9 +141,9 @@ func (l *Loop) runTimers() {
 			return
 		}
 		if t.period > 0 {
-			t.when += t.period
+			t.when = addDeadline(t.when, t.period)
 			if t.when <= now {
-				t.when = now + t.period
+				t.when = addDeadline(now, t.period)
 			}
 			heap.Fix(&l.timers, 0)
 		} else {

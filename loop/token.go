@@ -86,8 +86,12 @@ func (l *Loop) freeSlot(idx uint32) {
 	l.free = append(l.free, idx)
 }
 
-// lookup validates tok and returns its slot.
+// lookup validates tok and returns its slot. On a released loop every Token
+// is refused with ErrClosed.
 func (l *Loop) lookup(tok Token) (*slot, error) {
+	if l.gone {
+		return nil, ErrClosed
+	}
 	if tok.gen == 0 || int(tok.slot) >= len(l.slots) {
 		return nil, fmt.Errorf("%w: %v", ErrUnknownToken, tok)
 	}

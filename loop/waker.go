@@ -1,6 +1,9 @@
 package loop
 
-import "sync/atomic"
+import (
+	"fmt"
+	"sync/atomic"
+)
 
 // Waking the loop.
 //
@@ -78,6 +81,11 @@ func (l *Loop) NewWaker(f func()) *Waker {
 // sleep. It fails only with ErrClosed.
 func (w *Waker) Wake() error {
 	if !w.pending.CompareAndSwap(false, true) {
+		// A run is queued, unless the loop closed and dropped it (then
+		// pending stays set for good).
+		if w.l.closedFlag.Load() {
+			return fmt.Errorf("loop: wake: %w", ErrClosed)
+		}
 		return nil
 	}
 	if err := w.l.Post(w.run); err != nil {
