@@ -374,6 +374,8 @@ func lcLoopAfterClose(t *testing.T, opts []loop.Option, how string) {
 				}
 			}},
 			{"ReadPaused", func(t *testing.T) { conn.ReadPaused() }},
+			{"PeerClosed", func(t *testing.T) { conn.PeerClosed() }},
+			{"SetHalfClose", func(t *testing.T) { conn.SetHalfClose(true) }},
 			{"PauseRead", func(t *testing.T) { lcWantErr(t, "PauseRead", conn.PauseRead(), loop.ErrClosed) }},
 			{"ResumeRead", func(t *testing.T) { lcWantErr(t, "ResumeRead", conn.ResumeRead(), loop.ErrClosed) }},
 			{"Closed", func(t *testing.T) {
