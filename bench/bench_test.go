@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 // smoke runs every case and implementation of a suite once, briefly, and
 // checks that each produced a measurement; it returns them.
 func smoke(t *testing.T, mk func(config) suite) []measurement {
-	cfg := config{quick: true, rounds: 1, dur: 20 * time.Millisecond, child: 30 * time.Second}
+	cfg := config{quick: true, pin: true, rounds: 1, dur: 20 * time.Millisecond, child: 30 * time.Second}
 	s := mk(cfg)
 	for i := range s.cases {
 		c := &s.cases[i]
@@ -275,7 +275,7 @@ func BenchmarkRing(b *testing.B) {
 func BenchmarkPingpong(b *testing.B) {
 	for _, im := range pingpongImpls {
 		b.Run(im, func(b *testing.B) {
-			if _, err := runPingpong(context.Background(), im, 8, int64(b.N), time.Hour); err != nil {
+			if _, err := runPingpong(context.Background(), im, 8, int64(b.N), pingpongRun{budget: time.Hour}); err != nil {
 				b.Fatal(err)
 			}
 		})

@@ -19,6 +19,7 @@ import (
 // config is what the command line chose.
 type config struct {
 	quick  bool
+	pin    bool          // latency cases: parent and child on two separate CPUs (pin.go)
 	rounds int           // measured rounds per implementation
 	dur    time.Duration // target duration of one measured run
 	child  time.Duration // deadline of one run (a hung peer is killed)

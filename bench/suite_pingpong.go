@@ -47,6 +47,15 @@ type pingpongArgs struct {
 	Msg     int
 	ReqPath string // fdring: the child listens here for the request ring; shmipc: its listener
 	Dir     string
+	Pin     bool // run the child on CPU
+	CPU     int
+}
+
+// pingpongRun is how one run is done: its time budget and where it runs.
+type pingpongRun struct {
+	budget time.Duration
+	pin    bool // parent's timing thread on cpus.parent, child on cpus.child
+	cpus   cpuPair
 }
 
 var pingpongImpls = []string{"fdring", "fdring-spin", "fdring-wait", "eventfd", "unixsocket", "pipe", "shmipc"}
@@ -55,16 +64,23 @@ var pingpongImpls = []string{"fdring", "fdring-spin", "fdring-wait", "eventfd", 
 // bytes each).
 const pingpongMaxRTTs = 1 << 22
 
-// pingpongBudget bounds the time of one run: a few times the calibrated
-// duration, since the round trips may get slower after the calibration.
-func pingpongBudget(cfg config) time.Duration { return 3 * cfg.dur }
-
 func pingpongSuite(cfg config) suite {
-	s := suite{name: "pingpong", note: fmt.Sprintf("pingpong: parent <-> child process, one message in flight; "+
-		"fdring sleeps (loops without spin), fdring-spin loops WithSpin(%v), fdring-wait SendWait/RecvWait "+
-		"with default spin (%v); eventfd is the bare wakeup (eventfd+epoll, message through a shared page); "+
-		"sockets and pipes blocking; every round trip timed, first 1/%d of each run dropped; "+
-		"ns = p50, ns-p99 = p99 (median over rounds), lower is better", pingpongSpin, fdring.DefaultSpin, rttWarmFraction)}
+	// A run may take a few times the calibrated duration, since the round
+	// trips may get slower after the calibration; not more.
+	how := pingpongRun{budget: 3 * cfg.dur}
+	where := "placed by the scheduler (-pin=false)"
+	if cfg.pin {
+		if how.cpus, how.pin = choosePins(); how.pin {
+			where = fmt.Sprintf("parent's timing thread pinned to CPU %d, child process to CPU %d", how.cpus.parent, how.cpus.child)
+		} else {
+			where = "not pinned (fewer than 2 CPUs allowed)"
+		}
+	}
+	s := suite{name: "pingpong", note: fmt.Sprintf("pingpong: parent <-> child process, one message in flight, %s; ", where) +
+		fmt.Sprintf("fdring sleeps (loops without spin), fdring-spin loops WithSpin(%v), fdring-wait SendWait/RecvWait "+
+			"with default spin (%v); eventfd is the bare wakeup (eventfd+epoll, message through a shared page); "+
+			"sockets and pipes blocking; every round trip timed, first 1/%d of each run dropped; "+
+			"ns = p50, ns-p99 = p99 (median over rounds), lower is better", pingpongSpin, fdring.DefaultSpin, rttWarmFraction)}
 	for _, c := range []struct {
 		name string
 		msg  int
@@ -72,7 +88,7 @@ func pingpongSuite(cfg config) suite {
 		bc := benchCase{name: c.name, unit: unitP50, kind: latency, n0: 2000, nMin: 500, nMax: pingpongMaxRTTs}
 		for _, im := range pingpongImpls {
 			bc.impls = append(bc.impls, impl{name: im, run: func(ctx context.Context, n int64) (sample, error) {
-				return runPingpong(ctx, im, c.msg, n, pingpongBudget(cfg))
+				return runPingpong(ctx, im, c.msg, n, how)
 			}})
 		}
 		s.cases = append(s.cases, bc)
@@ -90,14 +106,14 @@ type pinger struct {
 	close func()                 // release
 }
 
-// runPingpong does up to n round trips of msg bytes, within budget.
-func runPingpong(ctx context.Context, im string, msg int, n int64, budget time.Duration) (sample, error) {
+// runPingpong does up to n round trips of msg bytes, as how says.
+func runPingpong(ctx context.Context, im string, msg int, n int64, how pingpongRun) (sample, error) {
 	dir, cleanup, err := tempDir()
 	if err != nil {
 		return sample{}, err
 	}
 	defer cleanup()
-	a := pingpongArgs{Impl: im, Msg: msg, ReqPath: filepath.Join(dir, "req"), Dir: dir}
+	a := pingpongArgs{Impl: im, Msg: msg, ReqPath: filepath.Join(dir, "req"), Dir: dir, Pin: how.pin, CPU: how.cpus.child}
 	var pg pinger
 	switch im {
 	case "fdring", "fdring-spin", "fdring-wait":
@@ -133,7 +149,14 @@ func runPingpong(ctx context.Context, im string, msg int, n int64, budget time.D
 			return sample{}, err
 		}
 	}
-	lg := newRTTLog(max(n, 1), budget)
+	lg := newRTTLog(max(n, 1), how.budget)
+	if how.pin {
+		unpin, err := pinThread(how.cpus.parent)
+		if err != nil {
+			return sample{}, err
+		}
+		defer unpin()
+	}
 	start := time.Now()
 	if err := pg.run(lg); err != nil {
 		return sample{}, err
@@ -379,6 +402,11 @@ func pingpongEcho(ctl *childCtl) error {
 	var a pingpongArgs
 	if err := ctl.decode(&a); err != nil {
 		return err
+	}
+	if a.Pin {
+		if err := pinProcess(a.CPU); err != nil {
+			return err
+		}
 	}
 	buf := make([]byte, a.Msg)
 	switch a.Impl {
