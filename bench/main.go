@@ -53,7 +53,7 @@ func benchMain(args []string) int {
 	quick := fs.Bool("quick", false, "short runs (each suite under about a minute)")
 	asJSON := fs.Bool("json", false, "print one JSON line per measurement before the table")
 	svg := fs.String("svg", "", "draw the ratios as a bar chart into this SVG file")
-	pin := fs.Bool("pin", true, "pingpong: run the parent's timing thread and the child on two separate CPUs")
+	pin := fs.Bool("pin", true, "pingpong: run the parent and the child on two separate CPUs")
 	verbose := fs.Bool("v", false, "also print every run's figures on stderr")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of this (the parent) process to this file")
 	from := fs.String("from", "", "measure nothing: read the JSON lines of an earlier -json run from this file, print its table (and -svg)")

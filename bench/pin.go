@@ -6,21 +6,20 @@ package main
 // land on the other, a spinning side keeps its peer off the CPU for its
 // whole spin, and fdring-spin's median round trip went from 1.2 us to
 // 416 us from one 150 ms round to the next (2 x the 200 us spin). So by
-// default (-pin) the parent's timing thread runs on one allowed CPU and the
-// child process on another, for every implementation alike: the cross-CPU
-// case that the cache-line probe measures. -pin=false leaves placement to
-// the scheduler.
+// default (-pin) the parent process runs on one allowed CPU during each
+// timed run and the child process on another, for every implementation
+// alike: the cross-CPU case that the cache-line probe measures. -pin=false
+// leaves placement to the scheduler.
 
 import (
 	"fmt"
 	"os"
-	"runtime"
 	"strconv"
 
 	"golang.org/x/sys/unix"
 )
 
-// cpuPair is where the parent's timing thread and the child run.
+// cpuPair is where the parent and the child run.
 type cpuPair struct{ parent, child int }
 
 // choosePins returns the first two CPUs this process may run on; false
@@ -42,44 +41,39 @@ func choosePins() (cpuPair, bool) {
 	return cpuPair{parent: cpus[0], child: cpus[1]}, true
 }
 
-// pinThread locks the calling goroutine to its OS thread and that thread
-// to cpu; the returned func undoes both.
-func pinThread(cpu int) (func(), error) {
-	runtime.LockOSThread()
+// pinProcess moves every thread of this process to cpu and returns what
+// moves them back to where they were allowed before. Threads made later
+// inherit the mask of the thread that makes them, which is pinned by then
+// (the list is walked twice to catch threads made during the first walk).
+// The whole process, not one locked thread: a goroutine locked to its
+// thread that sleeps in the Go poller (SendWait, RecvWait, shmipc) needs
+// one more thread hand-off to wake up, which would tax those peers only.
+func pinProcess(cpu int) (func() error, error) {
 	var old, set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &old); err != nil {
-		runtime.UnlockOSThread()
 		return nil, fmt.Errorf("pin: %w", err)
 	}
 	set.Set(cpu)
-	if err := unix.SchedSetaffinity(0, &set); err != nil {
-		runtime.UnlockOSThread()
+	if err := setProcessAffinity(&set); err != nil {
+		_ = setProcessAffinity(&old)
 		return nil, fmt.Errorf("pin to CPU %d: %w", cpu, err)
 	}
-	return func() {
-		_ = unix.SchedSetaffinity(0, &old)
-		runtime.UnlockOSThread()
-	}, nil
+	return func() error { return setProcessAffinity(&old) }, nil
 }
 
-// pinProcess moves every thread of this process to cpu. Threads made later
-// inherit the mask of the thread that makes them, which is pinned by then
-// (the list is walked twice to catch threads made during the first walk).
-func pinProcess(cpu int) error {
-	var set unix.CPUSet
-	set.Set(cpu)
+func setProcessAffinity(set *unix.CPUSet) error {
 	for range 2 {
 		tasks, err := os.ReadDir("/proc/self/task")
 		if err != nil {
-			return fmt.Errorf("pin: %w", err)
+			return err
 		}
 		for _, t := range tasks {
 			tid, err := strconv.Atoi(t.Name())
 			if err != nil {
 				continue
 			}
-			if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
-				return fmt.Errorf("pin thread %d to CPU %d: %w", tid, cpu, err)
+			if err := unix.SchedSetaffinity(tid, set); err != nil && err != unix.ESRCH {
+				return fmt.Errorf("thread %d: %w", tid, err)
 			}
 		}
 	}

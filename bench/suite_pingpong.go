@@ -54,7 +54,7 @@ type pingpongArgs struct {
 // pingpongRun is how one run is done: its time budget and where it runs.
 type pingpongRun struct {
 	budget time.Duration
-	pin    bool // parent's timing thread on cpus.parent, child on cpus.child
+	pin    bool // the parent on cpus.parent while it times, the child on cpus.child
 	cpus   cpuPair
 }
 
@@ -71,7 +71,7 @@ func pingpongSuite(cfg config) suite {
 	where := "placed by the scheduler (-pin=false)"
 	if cfg.pin {
 		if how.cpus, how.pin = choosePins(); how.pin {
-			where = fmt.Sprintf("parent's timing thread pinned to CPU %d, child process to CPU %d", how.cpus.parent, how.cpus.child)
+			where = fmt.Sprintf("parent pinned to CPU %d while it times, child process to CPU %d", how.cpus.parent, how.cpus.child)
 		} else {
 			where = "not pinned (fewer than 2 CPUs allowed)"
 		}
@@ -151,7 +151,7 @@ func runPingpong(ctx context.Context, im string, msg int, n int64, how pingpongR
 	}
 	lg := newRTTLog(max(n, 1), how.budget)
 	if how.pin {
-		unpin, err := pinThread(how.cpus.parent)
+		unpin, err := pinProcess(how.cpus.parent)
 		if err != nil {
 			return sample{}, err
 		}
@@ -404,7 +404,7 @@ func pingpongEcho(ctl *childCtl) error {
 		return err
 	}
 	if a.Pin {
-		if err := pinProcess(a.CPU); err != nil {
+		if _, err := pinProcess(a.CPU); err != nil {
 			return err
 		}
 	}
