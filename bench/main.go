@@ -104,7 +104,7 @@ func benchMain(args []string) int {
 
 	fmt.Fprintf(os.Stderr, "bench: %s, GOMAXPROCS=%d, %s, rounds=%d, %v per run\n",
 		runtime.Version(), runtime.GOMAXPROCS(0), loadavg(), cfg.rounds, cfg.dur)
-	all := []measurement{probe()}
+	all := []measurement{probe(cfg.pin)}
 	emit(all[0])
 	var notes []string
 	for _, mk := range chosen {
@@ -116,7 +116,7 @@ func benchMain(args []string) int {
 			notes = append(notes, s.note)
 		}
 	}
-	end := probe()
+	end := probe(cfg.pin)
 	emit(end)
 	all = append(all, end)
 	notes = append(notes, fmt.Sprintf("machine: %s/%s, %d CPUs, %s, %s at the end", runtime.GOOS, runtime.GOARCH,
