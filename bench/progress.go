@@ -30,11 +30,19 @@ type progress struct {
 	status bool       // an unterminated status line is on screen (tty)
 
 	suite       string
-	total, done int       // runs in the suite, runs finished
-	start       time.Time // of the suite
+	total, done int // runs in the suite, runs finished
+	start       time.Time
 	runStart    time.Time
 	what        string // the current run, for the heartbeat
+	warmup      bool   // the current run is a warm-up
 	beat        *time.Timer
+
+	// For the estimate: warm-up runs are short (a fixed amount of work),
+	// measured runs take about dur each.
+	dur                time.Duration
+	warmLeft, measLeft int
+	warmN, measN       int
+	warmT, measT       time.Duration
 }
 
 // newProgress reports on f, rewriting a status line if f is a terminal.
@@ -46,11 +54,14 @@ func newProgress(f *os.File, verbose bool) *progress {
 // discardProgress reports nothing (tests).
 func discardProgress() *progress { return &progress{w: io.Discard} }
 
-// beginSuite starts counting the runs of a suite.
-func (p *progress) beginSuite(name string, total int) {
+// beginSuite starts counting the runs of a suite: warm runs of warm-up
+// and meas measured runs of about dur each.
+func (p *progress) beginSuite(name string, warm, meas int, dur time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.suite, p.total, p.done, p.start = name, total, 0, time.Now()
+	p.suite, p.total, p.done, p.start = name, warm+meas, 0, time.Now()
+	p.warmLeft, p.measLeft, p.dur = warm, meas, dur
+	p.warmN, p.measN, p.warmT, p.measT = 0, 0, 0, 0
 }
 
 // beginRun announces a run: round 0 is the warm-up.
@@ -58,6 +69,7 @@ func (p *progress) beginRun(cas, impl string, round, rounds int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.what = fmt.Sprintf("%s %s %s round %d/%d", p.suite, cas, impl, round, rounds)
+	p.warmup = round == 0
 	p.runStart = time.Now()
 	p.line(fmt.Sprintf("bench: [%d/%d] %s, %s", p.done+1, p.total, p.what, p.eta()))
 	p.beat = time.AfterFunc(progressEvery, p.heartbeat)
@@ -72,17 +84,28 @@ func (p *progress) endRun(result string) {
 		p.beat = nil
 	}
 	p.done++
+	if el := time.Since(p.runStart); p.warmup {
+		p.warmLeft--
+		p.warmN++
+		p.warmT += el
+	} else {
+		p.measLeft--
+		p.measN++
+		p.measT += el
+	}
 	if p.verbose && result != "" {
 		p.line(fmt.Sprintf("bench: %s: %s", p.what, result))
 		p.newline()
 	}
 }
 
-// skip counts runs that will not happen (an implementation that failed).
+// skip counts measured runs that will not happen (an implementation that
+// failed).
 func (p *progress) skip(runs int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.total -= runs
+	p.measLeft -= runs
 }
 
 // endSuite ends the status line and says how long the suite took.
@@ -112,13 +135,23 @@ func (p *progress) heartbeat() {
 	p.beat = time.AfterFunc(progressEvery, p.heartbeat)
 }
 
-// eta extrapolates the suite's time left from the runs done so far.
+// eta extrapolates the suite's time left from the runs done so far:
+// warm-ups from warm-ups; measured runs from measured runs, or, before the
+// first, from the target duration plus a warm-up's overhead.
 func (p *progress) eta() string {
 	if p.done == 0 {
 		return "time left unknown"
 	}
-	el := time.Since(p.start)
-	left := time.Duration(float64(el) / float64(p.done) * float64(p.total-p.done))
+	var warm, meas time.Duration
+	if p.warmN > 0 {
+		warm = p.warmT / time.Duration(p.warmN)
+	}
+	if p.measN > 0 {
+		meas = p.measT / time.Duration(p.measN)
+	} else {
+		meas = p.dur + warm
+	}
+	left := time.Duration(p.warmLeft)*warm + time.Duration(p.measLeft)*meas
 	return fmt.Sprintf("~%v left", left.Round(time.Second))
 }
 

@@ -128,13 +128,13 @@ func (c *benchCase) figures(cfg config, s sample) (float64, map[string]float64, 
 	return ps.p50, extra, nil
 }
 
-// runs is how many runs a suite makes (warm-up included), for progress.
-func (s *suite) runs(cfg config) int {
-	n := 0
+// runs is how many warm-up and measured runs a suite makes, for progress.
+func (s *suite) runs(cfg config) (warm, meas int) {
 	for _, c := range s.cases {
-		n += (cfg.rounds + 1) * len(c.impls)
+		warm += len(c.impls)
+		meas += cfg.rounds * len(c.impls)
 	}
-	return n
+	return warm, meas
 }
 
 // runSuite measures every case of s and returns one measurement per
@@ -142,7 +142,8 @@ func (s *suite) runs(cfg config) int {
 // left out; the others go on.
 func runSuite(ctx context.Context, cfg config, s suite, pr *progress) []measurement {
 	var out []measurement
-	pr.beginSuite(s.name, s.runs(cfg))
+	warm, meas := s.runs(cfg)
+	pr.beginSuite(s.name, warm, meas, cfg.dur)
 	defer pr.endSuite()
 	for ci := range s.cases {
 		c := &s.cases[ci]
@@ -179,7 +180,7 @@ func runSuite(ctx context.Context, cfg config, s suite, pr *progress) []measurem
 					pr.endRun("")
 					pr.printf("bench: %s %s %s: %v (left out)\n", s.name, c.name, im.name, err)
 					failed[i] = true
-					pr.skip(cfg.rounds - 1 - round)
+					pr.skip(cfg.rounds - 1 - round) // the measured runs it will not make
 					continue
 				}
 				pr.endRun(describe(c, v, extra))

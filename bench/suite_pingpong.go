@@ -80,7 +80,7 @@ func pingpongSuite(cfg config) suite {
 		fmt.Sprintf("fdring sleeps (loops without spin), fdring-spin loops WithSpin(%v), fdring-wait SendWait/RecvWait "+
 			"with default spin (%v); eventfd is the bare wakeup (eventfd+epoll, message through a shared page); "+
 			"sockets and pipes blocking; every round trip timed, first 1/%d of each run dropped; "+
-			"ns = p50, ns-p99 = p99 (median over rounds), lower is better", pingpongSpin, fdring.DefaultSpin, rttWarmFraction)}
+			"ns = p50, ns-p99 = p99, ns-p999 = p99.9 (full runs), each the median over rounds; lower is better", pingpongSpin, fdring.DefaultSpin, rttWarmFraction)}
 	for _, c := range []struct {
 		name string
 		msg  int
