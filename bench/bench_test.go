@@ -281,3 +281,23 @@ func BenchmarkPingpong(b *testing.B) {
 		})
 	}
 }
+
+// TestRoundTripsNoAlloc: the timed loop allocates nothing per round trip
+// (its buffers are made once per run, before it).
+func TestRoundTripsNoAlloc(t *testing.T) {
+	wire := make([]byte, 8)
+	send := func(b []byte) error { copy(wire, b); return nil }
+	recv := func(b []byte) error { copy(b, wire); return nil }
+	allocs := func(n int64) float64 {
+		lg := newRTTLog(n, time.Hour)
+		return testing.AllocsPerRun(5, func() {
+			lg.n = 0
+			if err := roundTrips(lg, 8, send, recv); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if few, many := allocs(10), allocs(10000); few != many {
+		t.Errorf("allocations grow with the round trips: %v for 10, %v for 10000", few, many)
+	}
+}
