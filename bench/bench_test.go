@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"maps"
+	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,9 +23,9 @@ func TestMain(m *testing.M) {
 }
 
 // smoke runs every case and implementation of a suite once, briefly, and
-// checks that each produced a measurement.
-func smoke(t *testing.T, mk func(config) suite) {
-	cfg := config{quick: true, rounds: 1, dur: 20 * time.Millisecond, child: 30 * time.Second}
+// checks that each produced a measurement; it returns them.
+func smoke(t *testing.T, mk func(config) suite) []measurement {
+	cfg := config{quick: true, pin: true, rounds: 1, dur: 20 * time.Millisecond, child: 30 * time.Second}
 	s := mk(cfg)
 	for i := range s.cases {
 		c := &s.cases[i]
@@ -30,7 +34,7 @@ func smoke(t *testing.T, mk func(config) suite) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	ms := runSuite(ctx, cfg, s, func(string) {})
+	ms := runSuite(ctx, cfg, s, discardProgress())
 	got := map[string]bool{}
 	for _, m := range ms {
 		got[m.Case+" "+m.Impl] = true
@@ -59,13 +63,161 @@ func smoke(t *testing.T, mk func(config) suite) {
 	if !strings.Contains(table.String(), s.name) {
 		t.Errorf("table lacks the suite:\n%s", table.String())
 	}
+	if t.Failed() {
+		t.Logf("table:\n%s", table.String())
+	}
+	return ms
 }
 
-func TestRing(t *testing.T)     { smoke(t, ringSuite) }
-func TestBytes(t *testing.T)    { smoke(t, bytesSuite) }
-func TestPingpong(t *testing.T) { smoke(t, pingpongSuite) }
-func TestFanIn(t *testing.T)    { smoke(t, fanInSuite) }
-func TestEcho(t *testing.T)     { smoke(t, echoSuite) }
+// units maps "case impl" to the units measured for it.
+func units(ms []measurement) map[string][]string {
+	u := map[string][]string{}
+	for _, m := range ms {
+		k := m.Case + " " + m.Impl
+		u[k] = append(u[k], m.Unit)
+	}
+	return u
+}
+
+func TestRing(t *testing.T) {
+	ms := smoke(t, ringSuite)
+	for _, r := range ratios(ms) {
+		if r.m.Case == "bytes/4KiB" || r.m.Impl == "bare" {
+			if !math.IsNaN(r.ceil) {
+				t.Errorf("%s %s: ratio against a ceiling it does not have", r.m.Case, r.m.Impl)
+			}
+			continue
+		}
+		// fdring and chan in the u64 cases: against chan and against bare.
+		if r.ref != "best alt: chan" || r.cref != "bare" || !(r.ceil > 0) {
+			t.Errorf("%s %s: ratio %v %q, ceiling %v %q; want against chan and bare", r.m.Case, r.m.Impl,
+				r.ratio, r.ref, r.ceil, r.cref)
+		}
+	}
+}
+
+func TestBytes(t *testing.T) { smoke(t, bytesSuite) }
+
+// TestPingpong: every implementation, fdring-wait included, reports p50
+// and p99 (not p99.9 in a quick run).
+func TestPingpong(t *testing.T) {
+	ms := smoke(t, pingpongSuite)
+	for k, us := range units(ms) {
+		slices.Sort(us)
+		if !slices.Equal(us, []string{unitP50, unitP99}) {
+			t.Errorf("%s: units %v, want ns and ns-p99", k, us)
+		}
+	}
+	if u := units(ms); u["8B fdring-wait"] == nil {
+		t.Errorf("no fdring-wait")
+	}
+}
+
+// TestFanIn: the in-process cases, and procs/u64-batch1 with child
+// processes, beside a unix socket, items/s and syscalls/msg for both.
+func TestFanIn(t *testing.T) {
+	ms := smoke(t, fanInSuite)
+	u := units(ms)
+	for _, k := range []string{"procs/u64-batch1 fdring", "procs/u64-batch1 unixsocket"} {
+		if !slices.Contains(u[k], "items/s") || !slices.Contains(u[k], "syscalls/msg") {
+			t.Errorf("%s: units %v", k, u[k])
+		}
+	}
+}
+
+func TestEcho(t *testing.T) { smoke(t, echoSuite) }
+
+// fakeSuite has one latency case whose implementations return the round
+// trips given (or fail).
+func fakeSuite(lat []int64, fail bool) suite {
+	run := func(context.Context, int64) (sample, error) {
+		return sample{units: float64(len(lat)), elapsed: time.Millisecond, lat: slices.Clone(lat)}, nil
+	}
+	bad := func(context.Context, int64) (sample, error) { return sample{}, errors.New("broken") }
+	c := benchCase{name: "8B", unit: unitP50, kind: latency, n0: 1, nMin: 1, nMax: 1,
+		impls: []impl{{"fdring", run}, {"pipe", run}}}
+	if fail {
+		c.impls = append(c.impls, impl{"broken", bad})
+	}
+	return suite{name: "fake", cases: []benchCase{c}}
+}
+
+// TestLatencyFigures: p50, p99 and (in a full run) p99.9 of the round
+// trips after the warm-up, not their mean.
+func TestLatencyFigures(t *testing.T) {
+	lat := make([]int64, 10000)
+	for i := range lat {
+		lat[i] = int64(i%1000) + 1 // 1..1000 ns, uniform
+	}
+	for i := range len(lat) / rttWarmFraction {
+		lat[i] = 1e9 // a slow warm-up, dropped
+	}
+	lat[5000] = 1e9 // one descheduled round trip (instead of a 1): it moves the mean, not p50
+	// After the warm-up: 9000 round trips, 1 ns eight times, 2..1000 ns
+	// nine times each, and the slow one, so by nearest rank p50 (the
+	// 4500th) is 501, p99 (the 8910th) 991, p99.9 (the 8991st) 1000.
+	for _, quick := range []bool{true, false} {
+		cfg := config{quick: quick, rounds: 3, dur: time.Millisecond, child: time.Minute}
+		ms := runSuite(context.Background(), cfg, fakeSuite(lat, false), discardProgress())
+		got := map[string]float64{}
+		for _, m := range ms {
+			if m.Impl == "fdring" {
+				got[m.Unit] = m.Value
+			}
+		}
+		want := map[string]float64{unitP50: 501, unitP99: 991, unitP999: 1000}
+		if quick {
+			delete(want, unitP999)
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("quick=%v: got %v, want %v", quick, got, want)
+		}
+	}
+}
+
+func TestRTTLog(t *testing.T) {
+	lg := newRTTLog(3, time.Hour)
+	lg.start()
+	for i, want := range []bool{true, true, false} {
+		if got := lg.lap(); got != want {
+			t.Errorf("lap %d of a log of 3: %v, want %v", i+1, got, want)
+		}
+	}
+	if lg.lap(); len(lg.laps()) != 3 {
+		t.Errorf("laps %d, want 3", len(lg.laps()))
+	}
+	lg = newRTTLog(1000, time.Millisecond)
+	lg.start()
+	time.Sleep(2 * time.Millisecond)
+	if lg.lap() {
+		t.Errorf("a log past its budget must say stop")
+	}
+}
+
+// TestProgress: one line per run on a non-terminal, naming the suite,
+// case, impl and round, with the time left; a failed implementation's
+// runs leave the count.
+func TestProgress(t *testing.T) {
+	var b bytes.Buffer
+	pr := &progress{w: &b}
+	cfg := config{quick: true, rounds: 2, dur: time.Millisecond, child: time.Minute}
+	runSuite(context.Background(), cfg, fakeSuite([]int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, true), pr)
+	out := b.String()
+	for _, want := range []string{
+		"bench: [1/9] fake 8B fdring round 0/2, time left unknown\n",
+		"bench: [2/9] fake 8B pipe round 0/2, ~",
+		"bench: fake 8B broken: broken (left out)\n",
+		"bench: [7/7] fake 8B pipe round 2/2, ~",
+		"bench: suite fake took ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("progress lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "\r") {
+		t.Errorf("carriage return on a non-terminal:\n%s", out)
+	}
+}
 
 func TestJSONLine(t *testing.T) {
 	var b bytes.Buffer
@@ -106,6 +258,8 @@ func BenchmarkRing(b *testing.B) {
 		{"fdring/batch1", func(n int64) (sample, error) { return ringU64(ctx, n, 1) }},
 		{"fdring/batch64", func(n int64) (sample, error) { return ringU64(ctx, n, 64) }},
 		{"chan/u64", func(n int64) (sample, error) { return chanU64(ctx, n) }},
+		{"bare/batch1", func(n int64) (sample, error) { return bareU64(ctx, n, 1) }},
+		{"bare/batch64", func(n int64) (sample, error) { return bareU64(ctx, n, 64) }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			if _, err := bc.run(int64(b.N)); err != nil {
@@ -121,9 +275,29 @@ func BenchmarkRing(b *testing.B) {
 func BenchmarkPingpong(b *testing.B) {
 	for _, im := range pingpongImpls {
 		b.Run(im, func(b *testing.B) {
-			if _, err := runPingpong(context.Background(), im, 8, int64(b.N)); err != nil {
+			if _, err := runPingpong(context.Background(), im, 8, int64(b.N), pingpongRun{budget: time.Hour}); err != nil {
 				b.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestRoundTripsNoAlloc: the timed loop allocates nothing per round trip
+// (its buffers are made once per run, before it).
+func TestRoundTripsNoAlloc(t *testing.T) {
+	wire := make([]byte, 8)
+	send := func(b []byte) error { copy(wire, b); return nil }
+	recv := func(b []byte) error { copy(b, wire); return nil }
+	allocs := func(n int64) float64 {
+		lg := newRTTLog(n, time.Hour)
+		return testing.AllocsPerRun(5, func() {
+			lg.n = 0
+			if err := roundTrips(lg, 8, send, recv); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if few, many := allocs(10), allocs(10000); few != many {
+		t.Errorf("allocations grow with the round trips: %v for 10, %v for 10000", few, many)
 	}
 }

@@ -33,6 +33,7 @@ const (
 var childRoles = map[string]func(*childCtl) error{
 	"bytes-producer": bytesProducer,
 	"pingpong-echo":  pingpongEcho,
+	"fanin-producer": faninProducer,
 	"echo-server":    echoServer,
 }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/cloudwego/shmipc-go"
 	"golang.org/x/sys/unix"
@@ -79,12 +80,16 @@ func tempDir() (string, func(), error) {
 // of 4 MiB and up), buffer slices sized for the expected message, a deep
 // queue, memfd mapping. Its defaults (32 MiB, 8/32/128 KiB slices) are
 // slower for the larger messages here, so this is the peer at its best.
+// Its handshake may take 10 s instead of its default 1 s (its own
+// best-practice example allows 100 s): on a loaded 2-vCPU machine mapping
+// and initialising 256 MiB took longer than a second, and the run failed.
 func shmipcConfig(dir string, msg int) *shmipc.Config {
 	shmipc.SetLogLevel(5) // levelNoPrint: its logger writes to stdout, our control pipe
 	c := shmipc.DefaultConfig()
 	c.LogOutput = io.Discard
 	c.QueueCap = 65535
-	c.ConnectionWriteTimeout = 10 * 1e9
+	c.ConnectionWriteTimeout = 10 * time.Second
+	c.InitializeTimeout = 10 * time.Second
 	c.ShareMemoryBufferCap = 256 << 20
 	if msg >= 4<<20 {
 		c.ShareMemoryBufferCap = 512 << 20

@@ -26,7 +26,6 @@ import (
 	"runtime/pprof"
 	"strings"
 	"syscall"
-	"time"
 )
 
 func main() {
@@ -54,7 +53,8 @@ func benchMain(args []string) int {
 	quick := fs.Bool("quick", false, "short runs (each suite under about a minute)")
 	asJSON := fs.Bool("json", false, "print one JSON line per measurement before the table")
 	svg := fs.String("svg", "", "draw the ratios as a bar chart into this SVG file")
-	verbose := fs.Bool("v", false, "print every round on stderr")
+	pin := fs.Bool("pin", true, "pingpong: run the parent and the child on two separate CPUs")
+	verbose := fs.Bool("v", false, "also print every run's figures on stderr")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of this (the parent) process to this file")
 	from := fs.String("from", "", "measure nothing: read the JSON lines of an earlier -json run from this file, print its table (and -svg)")
 	if err := fs.Parse(args); err != nil {
@@ -92,10 +92,8 @@ func benchMain(args []string) int {
 	defer stop()
 
 	cfg := newConfig(*quick)
-	progress := func(string) {}
-	if *verbose {
-		progress = func(s string) { fmt.Fprintln(os.Stderr, s) }
-	}
+	cfg.pin = *pin
+	pr := newProgress(os.Stderr, *verbose)
 	emit := func(ms ...measurement) {
 		if *asJSON {
 			if err := writeJSON(os.Stdout, ms); err != nil {
@@ -106,21 +104,19 @@ func benchMain(args []string) int {
 
 	fmt.Fprintf(os.Stderr, "bench: %s, GOMAXPROCS=%d, %s, rounds=%d, %v per run\n",
 		runtime.Version(), runtime.GOMAXPROCS(0), loadavg(), cfg.rounds, cfg.dur)
-	all := []measurement{probe()}
+	all := []measurement{probe(cfg.pin)}
 	emit(all[0])
 	var notes []string
 	for _, mk := range chosen {
 		s := mk(cfg)
-		t0 := time.Now()
-		ms := runSuite(ctx, cfg, s, progress)
-		fmt.Fprintf(os.Stderr, "bench: suite %s took %v\n", s.name, time.Since(t0).Round(time.Millisecond))
+		ms := runSuite(ctx, cfg, s, pr)
 		emit(ms...)
 		all = append(all, ms...)
 		if s.note != "" {
 			notes = append(notes, s.note)
 		}
 	}
-	end := probe()
+	end := probe(cfg.pin)
 	emit(end)
 	all = append(all, end)
 	notes = append(notes, fmt.Sprintf("machine: %s/%s, %d CPUs, %s, %s at the end", runtime.GOOS, runtime.GOARCH,

@@ -2,15 +2,24 @@ package main
 
 // The cache-line probe: two goroutines on their own OS threads ping-pong a
 // counter through two atomics on separate 128-byte lines. On these virtual
-// machines the two CPUs are sometimes near (~65 ns) and sometimes far
-// (~250 ns); every cross-CPU figure moves with it, so each run reports the
-// probe at its start and its end.
+// machines the two vCPUs are sometimes near (~130 ns a round trip here) and
+// sometimes far (~950 ns), as the hypervisor places them, and that changes
+// from one minute to the next; every cross-CPU figure moves with it (a
+// spinning ping-pong between processes: 260 ns near, 1.15 us far), so each
+// run reports the probe at its start and its end.
+//
+// With -pin the two threads run on the CPUs the pingpong suite uses. The
+// figure is the median over 7 runs of each run's median batch: round trips
+// are timed 64 at a time (the clock read amortised), and the median batch
+// ignores the batches in which another process took one of the CPUs (on a
+// busy machine the mean of a run was 5-40x the median).
 
 import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 type probeLines struct {
@@ -20,8 +29,12 @@ type probeLines struct {
 	_    [120]byte
 }
 
-// probeOnce returns the mean round trip of iters ping-pongs in ns.
-func probeOnce(iters uint64) float64 {
+// probeBatch round trips are timed together.
+const probeBatch = 64
+
+// probeOnce returns the median round trip, in ns, of iters ping-pongs,
+// the two threads on cpus when pin.
+func probeOnce(iters uint64, pin bool, cpus cpuPair) float64 {
 	lines := new(probeLines)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -29,6 +42,9 @@ func probeOnce(iters uint64) float64 {
 		defer wg.Done()
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
+		if pin {
+			defer pinThread(cpus.child)()
+		}
 		for i := uint64(1); i <= iters; i++ {
 			waitFor(&lines.ping, i)
 			lines.pong.Store(i)
@@ -36,14 +52,36 @@ func probeOnce(iters uint64) float64 {
 	}()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	start := time.Now()
+	if pin {
+		defer pinThread(cpus.parent)()
+	}
+	batches := make([]float64, 0, iters/probeBatch)
+	t := nanotime()
 	for i := uint64(1); i <= iters; i++ {
 		lines.ping.Store(i)
 		waitFor(&lines.pong, i)
+		if i%probeBatch == 0 {
+			now := nanotime()
+			batches = append(batches, float64(now-t)/probeBatch)
+			t = now
+		}
 	}
-	el := time.Since(start)
 	wg.Wait()
-	return float64(el.Nanoseconds()) / float64(iters)
+	return median(batches)
+}
+
+// pinThread moves the calling thread (locked by the caller) to cpu and
+// returns what moves it back. Failing, it leaves the thread where it was.
+func pinThread(cpu int) func() {
+	var old, set unix.CPUSet
+	if unix.SchedGetaffinity(0, &old) != nil {
+		return func() {}
+	}
+	set.Set(cpu)
+	if unix.SchedSetaffinity(0, &set) != nil {
+		return func() {}
+	}
+	return func() { _ = unix.SchedSetaffinity(0, &old) }
 }
 
 // waitFor spins until a holds v, yielding now and then so that the probe
@@ -57,10 +95,12 @@ func waitFor(a *atomic.Uint64, v uint64) {
 }
 
 // probe is the median of several probe runs, as a measurement.
-func probe() measurement {
+func probe(pin bool) measurement {
+	cpus, ok := choosePins()
+	pin = pin && ok
 	vals := make([]float64, 0, 7)
 	for range 7 {
-		vals = append(vals, probeOnce(20000))
+		vals = append(vals, probeOnce(20000, pin, cpus))
 	}
 	return measurement{Suite: "probe", Case: "cacheline-rtt", Impl: "probe",
 		Value: round(median(vals)), Unit: "ns", kind: latency, values: vals}

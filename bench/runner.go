@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -20,6 +19,7 @@ import (
 // config is what the command line chose.
 type config struct {
 	quick  bool
+	pin    bool          // latency cases: parent and child on two separate CPUs (pin.go)
 	rounds int           // measured rounds per implementation
 	dur    time.Duration // target duration of one measured run
 	child  time.Duration // deadline of one run (a hung peer is killed)
@@ -33,11 +33,14 @@ func newConfig(quick bool) config {
 }
 
 // sample is the outcome of one run: work units done in elapsed time, and
-// optional extra figures (unit -> value) reported beside the main one.
+// optional extra figures (unit -> value) reported beside the main one. A
+// latency case's implementation also returns the time of every round trip
+// (lat, see latency.go): the run's value is then their p50, not the mean.
 type sample struct {
 	units   float64
 	elapsed time.Duration
 	extra   map[string]float64
+	lat     []int64
 }
 
 // runFunc does about n units of work (n is a hint: a time-based
@@ -104,11 +107,44 @@ func (c *benchCase) value(s sample) float64 {
 	return s.units / sec
 }
 
+// figures turns a measured sample into the case's value and the extra
+// figures: for a sample with round-trip times, p50 and the tail
+// percentiles (p99.9 only in full runs).
+func (c *benchCase) figures(cfg config, s sample) (float64, map[string]float64, error) {
+	if s.lat == nil {
+		return c.value(s), s.extra, nil
+	}
+	if len(s.lat) < rttWarmFraction {
+		return 0, nil, fmt.Errorf("only %d round trips timed", len(s.lat))
+	}
+	ps := rttPercentiles(s.lat)
+	extra := map[string]float64{unitP99: ps.p99}
+	if !cfg.quick {
+		extra[unitP999] = ps.p999
+	}
+	for u, v := range s.extra {
+		extra[u] = v
+	}
+	return ps.p50, extra, nil
+}
+
+// runs is how many warm-up and measured runs a suite makes, for progress.
+func (s *suite) runs(cfg config) (warm, meas int) {
+	for _, c := range s.cases {
+		warm += len(c.impls)
+		meas += cfg.rounds * len(c.impls)
+	}
+	return warm, meas
+}
+
 // runSuite measures every case of s and returns one measurement per
 // (case, impl, unit). A failing implementation is reported on stderr and
 // left out; the others go on.
-func runSuite(ctx context.Context, cfg config, s suite, progress func(string)) []measurement {
+func runSuite(ctx context.Context, cfg config, s suite, pr *progress) []measurement {
 	var out []measurement
+	warm, meas := s.runs(cfg)
+	pr.beginSuite(s.name, warm, meas, cfg.dur)
+	defer pr.endSuite()
 	for ci := range s.cases {
 		c := &s.cases[ci]
 		n := make([]int64, len(c.impls))
@@ -126,27 +162,36 @@ func runSuite(ctx context.Context, cfg config, s suite, progress func(string)) [
 				if ctx.Err() != nil {
 					return out
 				}
+				pr.beginRun(c.name, im.name, round+1, cfg.rounds)
 				rctx, cancel := context.WithTimeout(ctx, cfg.child)
 				smp, err := im.run(rctx, n[i])
 				cancel()
 				if err == nil && (smp.units <= 0 || smp.elapsed <= 0) {
 					err = fmt.Errorf("empty sample (%v units in %v)", smp.units, smp.elapsed)
 				}
+				var (
+					v     float64
+					extra map[string]float64
+				)
+				if err == nil {
+					v, extra, err = c.figures(cfg, smp)
+				}
 				if err != nil {
-					fmt.Fprintf(os.Stderr, "bench: %s %s %s: %v (left out)\n", s.name, c.name, im.name, err)
+					pr.endRun("")
+					pr.printf("bench: %s %s %s: %v (left out)\n", s.name, c.name, im.name, err)
 					failed[i] = true
+					pr.skip(cfg.rounds - 1 - round) // the measured runs it will not make
 					continue
 				}
-				progress(fmt.Sprintf("%s %s %s round %d: %s %s", s.name, c.name, im.name, round+1,
-					human(c.value(smp)), c.unit))
+				pr.endRun(describe(c, v, extra))
 				if round < 0 {
 					// Calibrate: size the measured runs to cfg.dur.
 					rate := smp.units / smp.elapsed.Seconds()
 					n[i] = clamp(int64(rate*cfg.dur.Seconds()), c.nMin, c.nMax)
 					continue
 				}
-				vals[i] = append(vals[i], c.value(smp))
-				for u, v := range smp.extra {
+				vals[i] = append(vals[i], v)
+				for u, v := range extra {
 					if extras[i] == nil {
 						extras[i] = map[string][]float64{}
 					}
@@ -172,6 +217,20 @@ func runSuite(ctx context.Context, cfg config, s suite, progress func(string)) [
 		}
 	}
 	return out
+}
+
+// describe prints one run's figures for -v.
+func describe(c *benchCase, v float64, extra map[string]float64) string {
+	s := human(v) + " " + c.unit
+	units := make([]string, 0, len(extra))
+	for u := range extra {
+		units = append(units, u)
+	}
+	slices.Sort(units)
+	for _, u := range units {
+		s += ", " + human(extra[u]) + " " + u
+	}
+	return s
 }
 
 func clamp(v, lo, hi int64) int64 {

@@ -7,7 +7,9 @@ package main
 // plus every read and write syscall of the process (/proc/self/io syscr and
 // syscw deltas: eventfd signals and clears, by producers and loop alike),
 // divided by the items moved. The Go runtime's own epoll_wait and futex
-// calls are not in it.
+// calls are not in it. The last case, procs/u64-batch1, has its producers
+// in child processes, one item per call, beside a unix socket doing the
+// same (suite_fanin_procs.go).
 
 import (
 	"bufio"
@@ -26,12 +28,15 @@ import (
 func fanInSuite(config) suite {
 	s := suite{name: "fanin", note: "fanin: P producer goroutines, one ring of 1024 uint64 each, one consumer loop " +
 		"(no spin); producers use SendWait and fill what fits; syscalls/msg = (loop polls + read/write syscalls " +
-		"of the process) / items; ratio is vs producers=1"}
+		"of the process) / items; ratio is vs producers=1. procs/u64-batch1: " + fmt.Sprint(procsProducers) +
+		" child processes, one uint64 per call (fdring Dial + Send of one item; unixsocket one 8-byte write), " +
+		"the loop drains all; syscalls/msg includes the children's; ratio vs unixsocket"}
 	for _, p := range []int{1, 8, 64} {
 		s.cases = append(s.cases, benchCase{name: fmt.Sprintf("producers=%d", p), unit: "items/s", kind: throughput,
 			n0: 1 << 22, nMin: 1 << 18, nMax: 1 << 36,
 			impls: []impl{{"fdring", func(ctx context.Context, n int64) (sample, error) { return runFanIn(ctx, p, n) }}}})
 	}
+	s.cases = append(s.cases, procsCase())
 	return s
 }
 
@@ -85,7 +90,7 @@ func runFanIn(ctx context.Context, producers int, n int64) (sample, error) {
 			return sample{}, err
 		}
 	}
-	io0, err := procIO()
+	io0, err := procIO("self")
 	if err != nil {
 		return sample{}, err
 	}
@@ -114,7 +119,7 @@ func runFanIn(ctx context.Context, producers int, n int64) (sample, error) {
 	runErr := lp.Run(ctx)
 	el := time.Since(start)
 	st := lp.Stats()
-	io1, err := procIO()
+	io1, err := procIO("self")
 	if runErr != nil || ferr != nil || err != nil {
 		for _, tx := range txs {
 			tx.Close() // unblock the producers
@@ -141,9 +146,10 @@ func runFanIn(ctx context.Context, producers int, n int64) (sample, error) {
 
 type ioCounts struct{ syscr, syscw uint64 }
 
-// procIO reads the process's read and write syscall counts.
-func procIO() (ioCounts, error) {
-	b, err := os.ReadFile("/proc/self/io")
+// procIO reads the read and write syscall counts of process pid ("self"
+// for this one).
+func procIO(pid string) (ioCounts, error) {
+	b, err := os.ReadFile("/proc/" + pid + "/io")
 	if err != nil {
 		return ioCounts{}, err
 	}

@@ -1,13 +1,18 @@
 package main
 
 // Suite pingpong: this process sends a message to a child process, which
-// sends it back; one message in flight; the figure is ns per round trip
-// (lower is better). Each side copies the message in and out of its own
-// buffer and the parent checks the stamp of every echo.
+// sends it back; one message in flight. Every round trip is timed (see
+// latency.go): the figures are the p50 (unit ns), p99 (ns-p99) and, in full
+// runs, p99.9 (ns-p999) of the round trips, lower is better. Each side
+// copies the message in and out of its own buffer and the parent checks
+// the stamp of every echo.
 //
 //	fdring       two byte rings (request, response), each side served by a
 //	             loop.Loop with no spin: it sleeps on the ring's eventfd
 //	fdring-spin  the same with loop.WithSpin(pingpongSpin) on both sides
+//	fdring-wait  the same rings without a loop: each side calls SendWait and
+//	             RecvWait with the library's defaults (DefaultSpin, then
+//	             sleep)
 //	eventfd      the wakeup alone: two raw eventfds and epoll_wait, the
 //	             message copied through a shared memfd page (no ring)
 //	unixsocket   socketpair, blocking read/write
@@ -18,7 +23,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -27,7 +31,6 @@ import (
 
 	"github.com/cloudwego/shmipc-go"
 	"github.com/fdring/fdring"
-	"github.com/fdring/fdring/loop"
 	"golang.org/x/sys/unix"
 )
 
@@ -44,22 +47,48 @@ type pingpongArgs struct {
 	Msg     int
 	ReqPath string // fdring: the child listens here for the request ring; shmipc: its listener
 	Dir     string
+	Pin     bool // run the child on CPU
+	CPU     int
 }
 
-var pingpongImpls = []string{"fdring", "fdring-spin", "eventfd", "unixsocket", "pipe", "shmipc"}
+// pingpongRun is how one run is done: its time budget and where it runs.
+type pingpongRun struct {
+	budget time.Duration
+	pin    bool // the parent on cpus.parent while it times, the child on cpus.child
+	cpus   cpuPair
+}
 
-func pingpongSuite(config) suite {
-	s := suite{name: "pingpong", note: fmt.Sprintf("pingpong: parent <-> child process, one message in flight; "+
-		"fdring sleeps (loops without spin), fdring-spin loops WithSpin(%v); eventfd is the bare wakeup "+
-		"(eventfd+epoll, message through a shared page); sockets and pipes blocking; ns: lower is better", pingpongSpin)}
+var pingpongImpls = []string{"fdring", "fdring-spin", "fdring-wait", "eventfd", "unixsocket", "pipe", "shmipc"}
+
+// pingpongMaxRTTs bounds the round trips of one run (and its rttLog: 8
+// bytes each).
+const pingpongMaxRTTs = 1 << 22
+
+func pingpongSuite(cfg config) suite {
+	// A run may take a few times the calibrated duration, since the round
+	// trips may get slower after the calibration; not more.
+	how := pingpongRun{budget: 3 * cfg.dur}
+	where := "placed by the scheduler (-pin=false)"
+	if cfg.pin {
+		if how.cpus, how.pin = choosePins(); how.pin {
+			where = fmt.Sprintf("parent pinned to CPU %d while it times, child process to CPU %d", how.cpus.parent, how.cpus.child)
+		} else {
+			where = "not pinned (fewer than 2 CPUs allowed)"
+		}
+	}
+	s := suite{name: "pingpong", note: fmt.Sprintf("pingpong: parent <-> child process, one message in flight, %s; ", where) +
+		fmt.Sprintf("fdring sleeps (loops without spin), fdring-spin loops WithSpin(%v), fdring-wait SendWait/RecvWait "+
+			"with default spin (%v); eventfd is the bare wakeup (eventfd+epoll, message through a shared page); "+
+			"sockets and pipes blocking; every round trip timed, first 1/%d of each run dropped; "+
+			"ns = p50, ns-p99 = p99, ns-p999 = p99.9 (full runs), each the median over rounds; lower is better", pingpongSpin, fdring.DefaultSpin, rttWarmFraction)}
 	for _, c := range []struct {
 		name string
 		msg  int
 	}{{"8B", 8}, {"4KiB", 4 << 10}} {
-		bc := benchCase{name: c.name, unit: "ns", kind: latency, n0: 2000, nMin: 500, nMax: 1 << 30}
+		bc := benchCase{name: c.name, unit: unitP50, kind: latency, n0: 2000, nMin: 500, nMax: pingpongMaxRTTs}
 		for _, im := range pingpongImpls {
 			bc.impls = append(bc.impls, impl{name: im, run: func(ctx context.Context, n int64) (sample, error) {
-				return runPingpong(ctx, im, c.msg, n)
+				return runPingpong(ctx, im, c.msg, n, how)
 			}})
 		}
 		s.cases = append(s.cases, bc)
@@ -68,24 +97,26 @@ func pingpongSuite(config) suite {
 }
 
 // pinger is the parent's side of one implementation: setup before the
-// child is ready, then n timed round trips.
+// child is ready, then round trips, each timed into the log, until the
+// log is full or the run's time budget is spent.
 type pinger struct {
-	files []*os.File          // the child's fds
-	after func() error        // after the child said ready (connect)
-	run   func(n int64) error // the timed round trips
-	close func()              // release
+	files []*os.File             // the child's fds
+	after func() error           // after the child said ready (connect)
+	run   func(lg *rttLog) error // the timed round trips, until lg says stop
+	close func()                 // release
 }
 
-func runPingpong(ctx context.Context, im string, msg int, n int64) (sample, error) {
+// runPingpong does up to n round trips of msg bytes, as how says.
+func runPingpong(ctx context.Context, im string, msg int, n int64, how pingpongRun) (sample, error) {
 	dir, cleanup, err := tempDir()
 	if err != nil {
 		return sample{}, err
 	}
 	defer cleanup()
-	a := pingpongArgs{Impl: im, Msg: msg, ReqPath: filepath.Join(dir, "req"), Dir: dir}
+	a := pingpongArgs{Impl: im, Msg: msg, ReqPath: filepath.Join(dir, "req"), Dir: dir, Pin: how.pin, CPU: how.cpus.child}
 	var pg pinger
 	switch im {
-	case "fdring", "fdring-spin":
+	case "fdring", "fdring-spin", "fdring-wait":
 		pg, err = fdringPinger(ctx, a)
 	case "eventfd":
 		pg, err = eventfdPinger(ctx, a)
@@ -118,17 +149,28 @@ func runPingpong(ctx context.Context, im string, msg int, n int64) (sample, erro
 			return sample{}, err
 		}
 	}
+	lg := newRTTLog(max(n, 1), how.budget)
+	if how.pin {
+		unpin, err := pinProcess(how.cpus.parent)
+		if err != nil {
+			return sample{}, err
+		}
+		defer unpin()
+	}
 	start := time.Now()
-	if err := pg.run(n); err != nil {
+	if err := pg.run(lg); err != nil {
 		return sample{}, err
 	}
-	return sample{units: float64(n), elapsed: time.Since(start)}, nil
+	el := time.Since(start)
+	return sample{units: float64(len(lg.laps())), elapsed: el, lat: lg.laps()}, nil
 }
 
-// roundTrips runs the generic client: send, receive, check.
-func roundTrips(n int64, msg int, send func([]byte) error, recv func([]byte) error) error {
+// roundTrips runs the generic client: send, receive, check, each round
+// trip timed, until the log says stop.
+func roundTrips(lg *rttLog, msg int, send func([]byte) error, recv func([]byte) error) error {
 	out, in := pattern(msg), make([]byte, msg)
-	for i := range n {
+	lg.start()
+	for i := int64(0); ; i++ {
 		stamp(out, i)
 		if err := send(out); err != nil {
 			return err
@@ -136,11 +178,14 @@ func roundTrips(n int64, msg int, send func([]byte) error, recv func([]byte) err
 		if err := recv(in); err != nil {
 			return err
 		}
+		more := lg.lap()
 		if err := checkStamp(in, i); err != nil {
 			return err
 		}
+		if !more {
+			return nil
+		}
 	}
-	return nil
 }
 
 func socketPinger(a pingpongArgs) (pinger, error) {
@@ -151,8 +196,8 @@ func socketPinger(a pingpongArgs) (pinger, error) {
 	fd := fds[0]
 	return pinger{
 		files: []*os.File{os.NewFile(uintptr(fds[1]), "sock")},
-		run: func(n int64) error {
-			return roundTrips(n, a.Msg, func(b []byte) error { return writeFull(fd, b) },
+		run: func(lg *rttLog) error {
+			return roundTrips(lg, a.Msg, func(b []byte) error { return writeFull(fd, b) },
 				func(b []byte) error { return readFull(fd, b) })
 		},
 		close: func() { unix.Close(fd) },
@@ -171,8 +216,8 @@ func pipePinger(a pingpongArgs) (pinger, error) {
 	}
 	return pinger{
 		files: []*os.File{os.NewFile(uintptr(req[0]), "req"), os.NewFile(uintptr(resp[1]), "resp")},
-		run: func(n int64) error {
-			return roundTrips(n, a.Msg, func(b []byte) error { return writeFull(req[1], b) },
+		run: func(lg *rttLog) error {
+			return roundTrips(lg, a.Msg, func(b []byte) error { return writeFull(req[1], b) },
 				func(b []byte) error { return readFull(resp[0], b) })
 		},
 		close: func() { unix.Close(req[1]); unix.Close(resp[0]) },
@@ -280,10 +325,10 @@ func eventfdPinger(ctx context.Context, a pingpongArgs) (pinger, error) {
 	}
 	return pinger{
 		files: files,
-		run: func(n int64) error {
+		run: func(lg *rttLog) error {
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			return roundTrips(n, a.Msg, func(b []byte) error {
+			return roundTrips(lg, a.Msg, func(b []byte) error {
 				copy(side.shm[:a.Msg], b)
 				return side.signal()
 			}, func(b []byte) error {
@@ -327,9 +372,9 @@ func shmipcPinger(a pingpongArgs) (pinger, error) {
 			st, err = sm.GetStream()
 			return err
 		},
-		run: func(n int64) error {
+		run: func(lg *rttLog) error {
 			w, r := st.BufferWriter(), st.BufferReader()
-			return roundTrips(n, a.Msg, func(b []byte) error {
+			return roundTrips(lg, a.Msg, func(b []byte) error {
 				if _, err := w.WriteBytes(b); err != nil {
 					return err
 				}
@@ -352,107 +397,16 @@ func shmipcPinger(a pingpongArgs) (pinger, error) {
 	}, nil
 }
 
-// fdringPinger: the child listens for the request ring (we Dial it), we
-// listen for the response ring (the child Dials it); then a loop serves the
-// response ring and sends each next request from its handler.
-func fdringPinger(ctx context.Context, a pingpongArgs) (pinger, error) {
-	respPath := filepath.Join(a.Dir, "resp")
-	l, err := fdring.Listen(respPath)
-	if err != nil {
-		return pinger{}, err
-	}
-	var (
-		tx *fdring.Sender[byte]
-		rx *fdring.Receiver[byte]
-	)
-	spin := time.Duration(0)
-	if a.Impl == "fdring-spin" {
-		spin = pingpongSpin
-	}
-	return pinger{
-		after: func() (err error) {
-			if tx, err = fdring.DialContext[byte](ctx, a.ReqPath, pingpongRingCap); err != nil {
-				return err
-			}
-			rx, err = fdring.AcceptContext[byte](ctx, l)
-			return err
-		},
-		run: func(n int64) error {
-			lp, err := loop.New(loop.WithSpin(spin))
-			if err != nil {
-				return err
-			}
-			defer lp.Close()
-			out, in := pattern(a.Msg), make([]byte, a.Msg)
-			send := func(i int64) error {
-				stamp(out, i)
-				k, err := tx.Send(func(f []byte) int { return copy(f, out) })
-				if err == nil && k != len(out) {
-					err = errors.New("request ring full")
-				}
-				return err
-			}
-			var (
-				i    int64
-				ferr error
-			)
-			read := func(d []byte) int {
-				if len(d) < a.Msg {
-					return 0
-				}
-				return copy(in, d[:a.Msg])
-			}
-			_, err = lp.Watch(rx, loop.HandlerFunc(func(loop.Token, loop.Event) {
-				for {
-					k, err := rx.Recv(read)
-					if err == nil && k == 0 {
-						return
-					}
-					if err == nil {
-						err = checkStamp(in, i)
-					}
-					if err == nil {
-						if i++; i == n {
-							lp.Stop()
-							return
-						}
-						err = send(i)
-					}
-					if err != nil {
-						ferr = err
-						lp.Stop()
-						return
-					}
-				}
-			}), loop.Readable)
-			if err != nil {
-				return err
-			}
-			if err := send(0); err != nil {
-				return err
-			}
-			if err := lp.Run(ctx); err != nil {
-				return err
-			}
-			return ferr
-		},
-		close: func() {
-			if tx != nil {
-				tx.Close()
-			}
-			if rx != nil {
-				rx.Close()
-			}
-			l.Close()
-		},
-	}, nil
-}
-
 // pingpongEcho is the child: it echoes every message until the parent goes.
 func pingpongEcho(ctl *childCtl) error {
 	var a pingpongArgs
 	if err := ctl.decode(&a); err != nil {
 		return err
+	}
+	if a.Pin {
+		if _, err := pinProcess(a.CPU); err != nil {
+			return err
+		}
 	}
 	buf := make([]byte, a.Msg)
 	switch a.Impl {
@@ -524,68 +478,8 @@ func pingpongEcho(ctl *childCtl) error {
 				return err
 			}
 		}
-	case "fdring", "fdring-spin":
+	case "fdring", "fdring-spin", "fdring-wait":
 		return fdringEcho(ctl, a, buf)
 	}
 	return fmt.Errorf("unknown impl %q", a.Impl)
-}
-
-func fdringEcho(ctl *childCtl, a pingpongArgs, buf []byte) error {
-	ctx := context.Background()
-	l, err := fdring.Listen(a.ReqPath)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	ctl.ready("")
-	rx, err := fdring.AcceptContext[byte](ctx, l)
-	if err != nil {
-		return err
-	}
-	tx, err := fdring.DialContext[byte](ctx, filepath.Join(a.Dir, "resp"), pingpongRingCap)
-	if err != nil {
-		return err
-	}
-	spin := time.Duration(0)
-	if a.Impl == "fdring-spin" {
-		spin = pingpongSpin
-	}
-	lp, err := loop.New(loop.WithSpin(spin))
-	if err != nil {
-		return err
-	}
-	read := func(d []byte) int {
-		if len(d) < a.Msg {
-			return 0
-		}
-		return copy(buf, d[:a.Msg])
-	}
-	fill := func(f []byte) int { return copy(f, buf) }
-	var ferr error
-	_, err = lp.Watch(rx, loop.HandlerFunc(func(loop.Token, loop.Event) {
-		for {
-			k, err := rx.Recv(read)
-			if err == nil && k == 0 {
-				return
-			}
-			if err == nil {
-				_, err = tx.Send(fill)
-			}
-			if err != nil {
-				ferr = err
-				lp.Stop()
-				return
-			}
-		}
-	}), loop.Readable)
-	if err != nil {
-		return err
-	}
-	if err := lp.Run(ctx); err != nil {
-		return err
-	}
-	if ferr != nil && !errors.Is(ferr, io.EOF) && !errors.Is(ferr, fdring.ErrPeerGone) && !errors.Is(ferr, fdring.ErrClosed) {
-		return ferr
-	}
-	return nil
 }

@@ -4,7 +4,10 @@ package main
 // process. fdring uses the blocking calls a user would (SendWait/RecvWait:
 // spin briefly, then sleep on the fd) on a ring of 1024 elements; chan is a
 // buffered channel of the same element with capacity 1024, which has no
-// batch API, so it moves one element per operation in both u64 cases.
+// batch API, so it moves one element per operation in both u64 cases;
+// bare (u64 cases only) is the reference ceiling of bare.go: a naive ring
+// of 1024 with the same callbacks and batches as fdring, no wakeups, its
+// full or empty side busy-polling with runtime.Gosched.
 // bytes/4KiB moves 4 KiB chunks: a 4 MiB byte ring through Writer/Reader,
 // a chan [4096]byte of capacity 1024 (the same 4 MiB), and os.Pipe.
 // Every consumer checks every element (u64) or every chunk's stamp (bytes).
@@ -15,6 +18,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/fdring/fdring"
@@ -27,11 +32,14 @@ func ringSuite(config) suite {
 		return []impl{
 			{"fdring", func(ctx context.Context, n int64) (sample, error) { return ringU64(ctx, n, batch) }},
 			{"chan", func(ctx context.Context, n int64) (sample, error) { return chanU64(ctx, n) }},
+			{"bare", func(ctx context.Context, n int64) (sample, error) { return bareU64(ctx, n, batch) }},
 		}
 	}
 	return suite{name: "ring",
 		note: "ring: in-process, 1 producer + 1 consumer goroutine; fdring ring and chan both hold 1024 elements " +
-			"(bytes: 4 MiB each); chan moves one element per operation (it has no batch API); pipe is os.Pipe",
+			"(bytes: 4 MiB each); chan moves one element per operation (it has no batch API); pipe is os.Pipe; " +
+			"bare is a reference ceiling, not an alternative: a naive ring of 1024 with no wakeups (it busy-polls, " +
+			"never sleeps), same batches as fdring",
 		cases: []benchCase{
 			{name: "u64/batch1", unit: "items/s", kind: throughput, n0: 1 << 21, nMin: 1 << 18, nMax: 1 << 34, impls: u64(1)},
 			{name: "u64/batch64", unit: "items/s", kind: throughput, n0: 1 << 23, nMin: 1 << 18, nMax: 1 << 36, impls: u64(64)},
@@ -101,6 +109,57 @@ func ringU64(ctx context.Context, n int64, batch int) (sample, error) {
 		}
 		return nil
 	}, func() { rx.Close() })
+	return sample{units: float64(n), elapsed: el}, err
+}
+
+// bareU64 is ringU64 on the bare ring: the same fill and read callbacks,
+// and runtime.Gosched where fdring would spin and sleep.
+func bareU64(ctx context.Context, n int64, batch int) (sample, error) {
+	tx, rx := newBare(ringCap)
+	total := uint64(n)
+	var stop atomic.Bool // the consumer failed: the producer gives up
+	el, err := pair(func() error {
+		next := uint64(0)
+		fill := func(f []uint64) int {
+			k := min(uint64(len(f)), uint64(batch), total-next)
+			for i := range k {
+				f[i] = next + i
+			}
+			next += k
+			return int(k)
+		}
+		for next < total {
+			if tx.send(fill) == 0 {
+				if stop.Load() {
+					return nil
+				}
+				runtime.Gosched()
+			}
+		}
+		return nil
+	}, func() error {
+		want, bad := uint64(0), false
+		read := func(d []uint64) int {
+			k := min(len(d), batch)
+			for _, v := range d[:k] {
+				bad = bad || v != want
+				want++
+			}
+			return k
+		}
+		for want < total {
+			if rx.recv(read) == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				runtime.Gosched()
+			}
+		}
+		if bad {
+			return errors.New("bare: wrong element")
+		}
+		return nil
+	}, func() { stop.Store(true) })
 	return sample{units: float64(n), elapsed: el}, err
 }
 

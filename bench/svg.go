@@ -4,8 +4,10 @@ package main
 // case), its advantage over the best alternative of the same case on a
 // log scale: bars above the line at 1x are cases fdring wins. For ns (lower
 // is better) the advantage is best alternative / fdring, so up always means
-// better. fanin has no alternative and is left out, and so are the
-// secondary server-cpu lines of echo.
+// better. fanin's in-process cases have no alternative and are left out,
+// and so are the secondary server-cpu lines of echo; other secondary
+// figures (ns-p99, syscalls/msg) get a bar of their own, labelled with
+// their unit.
 
 import (
 	"fmt"
@@ -33,7 +35,11 @@ func drawSVG(path string, ms []measurement) error {
 			adv = 1 / adv
 		}
 		vals = append(vals, math.Log10(adv))
-		labels = append(labels, fmt.Sprintf("%s %s %s", r.m.Suite, r.m.Case, r.m.Impl))
+		label := fmt.Sprintf("%s %s %s", r.m.Suite, r.m.Case, r.m.Impl)
+		if !primaryUnit(r.m.Unit) {
+			label += " " + r.m.Unit // a second bar of the same row: ns-p99, syscalls/msg
+		}
+		labels = append(labels, label)
 	}
 	if len(vals) == 0 {
 		return fmt.Errorf("no fdring measurement with an alternative to draw")
@@ -64,6 +70,16 @@ func drawSVG(path string, ms []measurement) error {
 	p.Y.Tick.Marker = logTicks{}
 	width := max(8*vg.Inch, vg.Length(len(vals))*vg.Points(36))
 	return p.Save(width, 7*vg.Inch, path)
+}
+
+// primaryUnit tells a case's main unit from the secondary figures
+// reported beside it.
+func primaryUnit(u string) bool {
+	switch u {
+	case "items/s", "bytes/s", "roundtrips/s", unitP50:
+		return true
+	}
+	return false
 }
 
 // logTicks labels a log10 axis with 0.1x, 0.2x, 0.5x, 1x, 2x, 5x, ...
