@@ -12,8 +12,9 @@ import (
 	"github.com/fdring/fdring"
 )
 
-// A Conn is two fdring byte rings, one per direction: it writes into tx
-// and reads from rx, and its peer holds the other side of each.
+// How a Conn works. It is two fdring byte rings, one per direction: it
+// writes into tx and reads from rx, and its peer holds the other side of
+// each.
 //
 // Concurrency. fdring's sides belong to one goroutine at a time, except
 // Close, which is safe from any goroutine and wakes a blocked SendWait,
@@ -39,6 +40,9 @@ import (
 // can still touch (a Reserve or Peek slice included), so Close need not
 // wait for ReadFrom's src.Read or WriteTo's dst.Write, which it cannot
 // interrupt.
+
+// Conn is one end of a byte stream over two fdring rings; see the package
+// documentation for its semantics. Make one with Pipe (or Listen and Dial).
 type Conn struct {
 	tx *fdring.Sender[byte]
 	rx *fdring.Receiver[byte]
