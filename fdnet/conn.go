@@ -89,13 +89,13 @@ func (c *Conn) Read(p []byte) (int, error) {
 			return 0, nil
 		}
 		n, err := c.rx.RecvWait(ctx, func(data []byte) int { return copy(p, data) })
-		if n > 0 || err == nil {
+		switch {
+		case n > 0:
 			if err != nil {
 				err = c.readErr(err)
 			}
 			return n, err
-		}
-		if !errors.Is(err, context.Canceled) {
+		case err != nil && !errors.Is(err, context.Canceled):
 			return 0, c.readErr(err)
 		}
 		// The deadline passed, or moved after it had passed: look again.
