@@ -1,0 +1,11 @@
+package fdnet
+
+// Sleeps returns how many times c's reading and writing sides have gone to
+// sleep on their wakeup fds: a test waits for the count to rise to know
+// that a call it started is blocked.
+func Sleeps(c *Conn) (read, write uint64) {
+	return c.rx.Stats().Waits, c.tx.Stats().Waits
+}
+
+// BufferSize returns the capacity of c's send ring.
+func BufferSize(c *Conn) int { return c.tx.Cap() }
