@@ -132,6 +132,13 @@ func (r *Receiver[T]) err() error {
 		if err := r.rx.Err(); err != nil {
 			return fmt.Errorf("fdring: receive: %w", err)
 		}
+		if r.rx.SenderClosed() {
+			// It closed cleanly before it went: the end is io.EOF.
+			if r.rx.Done() {
+				return io.EOF
+			}
+			return nil
+		}
 		return fmt.Errorf("fdring: receive: %w", ErrPeerGone)
 	}
 	return nil
