@@ -74,9 +74,9 @@ func (c *channel[T]) wakeOwn(own notify.Notifier) {
 	own.Signal()
 }
 
-// markGone records that the peer process is gone: the ring is told first
-// (so a producer's fast path stops at its next publish), then the flag,
-// then local waits are woken to look. Safe from any goroutine; idempotent.
+// markGone records that the peer process is gone: the flag, then the ring
+// (a producer's fast path stops at its next call), then local waits are
+// woken to look. Safe from any goroutine; idempotent.
 func (c *channel[T]) markGone() {
 	if c.gone.Load() {
 		return
@@ -89,10 +89,12 @@ func (c *channel[T]) markGone() {
 		}
 		return
 	}
+	// The flag first: a Send that sees the ring stop must find it set, or
+	// it would report a clean close.
+	c.gone.Store(true)
 	if c.peerGone != nil {
 		c.peerGone()
 	}
-	c.gone.Store(true)
 	if c.wakeAll != nil {
 		c.wakeAll()
 	}

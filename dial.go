@@ -25,15 +25,15 @@ func Dial[T any](path string, capacity int) (*Sender[T], error) {
 // returns the producer side of a new channel. It first checks who listens
 // (SO_PEERCRED: the same effective uid as ours, or one allowed with
 // WithPeerUIDs), then creates the ring in a memfd sealed against shrinking
-// and growing and a socketpair for wakeups, and passes both with a
-// versioned handshake (element size, alignment, layout fingerprint,
-// capacity). A consumer whose element type differs refuses with
-// ErrTypeMismatch. ctx bounds the connect and the handshake. Options:
-// WithSpin, WithPeerUIDs, WithAnyPeerUID.
+// and growing and passes it with a versioned handshake (element size,
+// alignment, layout fingerprint, capacity). A consumer whose element type
+// differs refuses with ErrTypeMismatch. ctx bounds the connect and the
+// handshake (its cancellation too). Options: WithSpin, WithPeerUIDs,
+// WithAnyPeerUID.
 //
-// The two sockets stay open as the wakeup and liveness channels: when the
-// consumer's process dies, Send returns ErrPeerGone promptly; when it
-// closes its side, ErrClosed.
+// The connection stays open and carries the wakeups; the consumer's
+// process is watched through its pidfd: when it dies, Send returns
+// ErrPeerGone promptly; when it closes its side, ErrClosed.
 func DialContext[T any](ctx context.Context, path string, capacity int, opts ...Option) (_ *Sender[T], err error) {
 	cfg := newConfig(opts)
 	if cfg.mem != nil || cfg.data != nil {
@@ -72,25 +72,14 @@ func DialContext[T any](ctx context.Context, path string, capacity int, opts ...
 	if err != nil {
 		return nil, fmt.Errorf("fdring: dial: %w", err)
 	}
-	pair, err := wakePair()
-	if err != nil {
-		return nil, fmt.Errorf("fdring: dial: %w", err)
-	}
-	in := pair[0] // the consumer's space-ready signals arrive here
-	defer func() {
-		if err != nil && in >= 0 {
-			syscall.Close(in)
-		}
-	}()
 
 	if err := conn.SetDeadline(handshakeDeadline(ctx)); err != nil {
-		syscall.Close(pair[1])
 		return nil, fmt.Errorf("fdring: dial: %w", err)
 	}
-	err = shm.SendFds(conn, newHello(desc, capacity, size).encode(), region.Fd(), pair[1])
-	syscall.Close(pair[1]) // the consumer has its own now
-	if err != nil {
-		return nil, fmt.Errorf("fdring: dial: %w: %w", ErrHandshake, err)
+	stop := cancelConn(ctx, conn.SetDeadline)
+	defer stop()
+	if err := shm.SendFds(conn, newHello(desc, capacity, size).encode(), region.Fd()); err != nil {
+		return nil, fmt.Errorf("fdring: dial: %w", handshakeErr(ctx, err))
 	}
 	buf := make([]byte, replySize+1)
 	n, err := conn.Read(buf)
@@ -98,46 +87,74 @@ func DialContext[T any](ctx context.Context, path string, capacity int, opts ...
 		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
 			return nil, fmt.Errorf("fdring: dial: %w: the consumer hung up during the handshake", ErrHandshake)
 		}
-		return nil, fmt.Errorf("fdring: dial: %w: %w", ErrHandshake, err)
+		return nil, fmt.Errorf("fdring: dial: %w", handshakeErr(ctx, err))
 	}
 	rep, err := decodeReply(buf[:n])
 	if err != nil {
 		return nil, err
 	}
+	if !stop() && ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	conn.SetDeadline(time.Time{})
 	r.SetRemotePeer(rep.flags&flagPlainStores != 0)
 	region.CloseFd() // the mapping stays; the consumer has its own fd
-	conn.SetDeadline(time.Time{})
 
-	out, err := dupConnFd(conn) // our data-ready signals go here
+	s, err := remoteSide(conn, r, region, cfg.spin, newSender[T])
 	if err != nil {
 		return nil, fmt.Errorf("fdring: dial: %w", err)
 	}
-	wake, err := notify.FromFds(in, out)
-	if err != nil {
-		syscall.Close(out)
-		return nil, fmt.Errorf("fdring: dial: %w", err)
-	}
-	in = -1 // the notifier owns both now
-	tx := r.Sender()
-	c := &channel[T]{ring: r, data: wake, space: wake, spin: cfg.spin, region: region, inFd: wake.Fd(),
-		peerClosed: tx.ReceiverClosed, peerGone: tx.PeerGone}
-	c.refs.Store(1)
-	s := newSender(c)
-	c.wakeAll = s.interrupt
-	if err := c.watchPeer(out); err != nil {
-		wake.Close()
-		return nil, fmt.Errorf("fdring: dial: %w", err)
-	}
-	// The mapping outlives Close (which retires it to private zero pages,
-	// so a call still in flight never faults) until nothing refers to the
-	// ring any more.
-	runtime.AddCleanup(r, func(m mapped) { m.close() }, mapped{region, wake})
 	return s, nil
 }
 
+// remoteSide turns a finished handshake into this process's side of the
+// channel: a duplicate of the connection's fd carries the wakeups, and it
+// and a pidfd of the peer's process tell its death (see watchPeer). The mapping outlives Close (the owner's
+// next call retires it, see side) until nothing refers to the ring any
+// more; a cleanup then unmaps it (and closes the wakeup fd if Close left
+// that to an owner that never came back).
+func remoteSide[T any, S interface{ interrupt() }](conn *net.UnixConn, r *ring.Ring[T], region *shm.Region, spin time.Duration,
+	newSide func(*channel[T]) S) (_ S, err error) {
+	var zero S
+	fd, err := dupConnFd(conn)
+	if err != nil {
+		return zero, err
+	}
+	sealConn(fd)
+	pidfd, err := peerPidfd(fd)
+	if err != nil {
+		syscall.Close(fd)
+		return zero, err
+	}
+	wake, err := notify.FromFds(fd, fd)
+	if err != nil {
+		syscall.Close(fd)
+		if pidfd >= 0 {
+			syscall.Close(pidfd)
+		}
+		return zero, err
+	}
+	c := &channel[T]{ring: r, data: wake, space: wake, spin: spin, region: region, inFd: fd}
+	tx, rx := r.Sender(), r.Receiver()
+	var side S = newSide(c)
+	if _, ok := any(side).(*Sender[T]); ok {
+		c.peerClosed, c.peerGone = tx.ReceiverClosed, tx.PeerGone
+	} else {
+		c.peerClosed = rx.SenderClosed
+	}
+	c.refs.Store(1)
+	c.wakeAll = side.interrupt
+	if err := c.watchPeer(pidfd, fd); err != nil {
+		wake.Close()
+		return zero, err
+	}
+	runtime.AddCleanup(r, func(m mapped) { m.close() }, mapped{region, wake})
+	return side, nil
+}
+
 // mapped is what a cross-process channel leaves for the cleanup that runs
-// once its ring is unreachable: the mapping, and the wakeup fds if Close
-// left closing them to an owner that never came back (both idempotent).
+// once its ring is unreachable: the mapping, and the wakeup fd if Close
+// left closing it to an owner that never came back (both idempotent).
 type mapped struct {
 	region *shm.Region
 	wake   notify.Notifier

@@ -7,34 +7,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// wakePair returns a connected pair of SOCK_SEQPACKET unix sockets,
-// close-on-exec, for the wakeups of one direction.
-func wakePair() ([2]int, error) {
-	p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return p, fmt.Errorf("socketpair: %w", err)
-	}
-	return p, nil
-}
-
-// checkWakeSocket verifies that fd, received from a peer, is a connected
-// unix SOCK_SEQPACKET socket: a peer could otherwise hand us a pipe, a
-// file or an eventfd whose mode and counter it controls.
-func checkWakeSocket(fd int) error {
-	dom, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
-	if err != nil {
-		return fmt.Errorf("%w: wakeup fd is not a socket: %w", ErrHandshake, err)
-	}
-	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
-	if err != nil || dom != unix.AF_UNIX || typ != unix.SOCK_SEQPACKET {
-		return fmt.Errorf("%w: wakeup fd is a socket of domain %d type %d, want a unix seqpacket socket", ErrHandshake, dom, typ)
-	}
-	if _, err := unix.Getpeername(fd); err != nil {
-		return fmt.Errorf("%w: wakeup socket not connected: %w", ErrHandshake, err)
-	}
-	return nil
-}
-
 // dupConnFd returns a close-on-exec duplicate of conn's fd, ours to keep
 // after conn is closed.
 func dupConnFd(conn *net.UnixConn) (int, error) {

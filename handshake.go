@@ -5,15 +5,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/fdring/fdring/ring"
 )
 
 // The cross-process handshake. Dial connects a SOCK_SEQPACKET unix socket
-// and sends one hello message carrying two fds (SCM_RIGHTS): the ring's
-// memfd and one end of a SOCK_SEQPACKET socketpair. Accept answers with one
-// reply message. Both are fixed-size, native-endian (both ends run on one
+// and sends one hello message carrying one fd (SCM_RIGHTS): the ring's
+// memfd. Accept answers with one reply message. Both are fixed-size, native-endian (both ends run on one
 // machine) and versioned:
 //
 //	hello (48 bytes)                    reply (16 bytes)
@@ -27,12 +27,15 @@ import (
 //	32  8  memory size (bytes)
 //	40  8  reserved (0)
 //
-// After the handshake the two sockets carry the wakeups, one direction
-// each, and their end of file is the peer's death (see peer.go): the
-// connected socket carries the producer's data-ready signals, the
-// socketpair the consumer's space-ready signals. No eventfd is shared with
-// the peer: an eventfd's counter, its semaphore mode and its file status
-// flags would all be the peer's to set.
+// After the handshake the connection carries the wakeups of both
+// directions (one-byte messages, always sent and received with
+// MSG_DONTWAIT) and no more fds (SO_PASSRIGHTS off); the peer's death is
+// watched through its pidfd (see peer_linux.go). No fd is shared with the
+// peer but the memfd: each end of the connection is a file description
+// only its own process ever held, so the peer cannot change its status
+// flags, hold its receive lock or read its queue, and an eventfd's counter,
+// semaphore mode and flags, which would be the peer's to set, are not used
+// at all.
 //
 // flagPlainStores says that the sender of the message publishes its ring
 // index with plain stores (ring.PlainStores), so the other side must make
@@ -43,7 +46,7 @@ const (
 	helloMagic      = 0x48524446 // "FDRH" little-endian
 	replyMagic      = 0x41524446 // "FDRA"
 	protoVersion    = 2
-	handshakeFds    = 2
+	handshakeFds    = 1
 	flagPlainStores = 1
 	replyOK         = 0
 	replyMismatch   = 1 // element type differs
@@ -201,4 +204,22 @@ func handshakeDeadline(ctx context.Context) time.Time {
 		return cd
 	}
 	return d
+}
+
+// cancelConn makes a handshake blocked on conn's fd end when ctx is
+// cancelled (a cancellation, not only a deadline): it sets a past deadline.
+// The returned stop must be called when the handshake is over.
+func cancelConn(ctx context.Context, setDeadline func(time.Time) error) (stop func() bool) {
+	return context.AfterFunc(ctx, func() { setDeadline(time.Unix(1, 0)) })
+}
+
+// handshakeErr explains a handshake I/O error, preferring the context's.
+func handshakeErr(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("%w: timed out: %w", ErrHandshake, err)
+	}
+	return fmt.Errorf("%w: %w", ErrHandshake, err)
 }

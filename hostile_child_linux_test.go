@@ -152,7 +152,7 @@ func hostileCommand(f []string, pp **fakePeer, ln **net.UnixListener, bg *backgr
 			bg.run(func(stop *atomic.Bool) { flipWords(np, all, stop) })
 		}
 		if strings.Contains(opts, "toggle") {
-			fd := np.sock[sockPair1]
+			fd := np.memfd // the one file description shared with the consumer
 			bg.run(func(stop *atomic.Bool) {
 				fl, _ := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
 				for !stop.Load() {
@@ -163,14 +163,14 @@ func hostileCommand(f []string, pp **fakePeer, ln **net.UnixListener, bg *backgr
 		if err := np.connect(arg(1)); err != nil {
 			return "", err
 		}
-		wake := np.sock[sockPair1]
+		var extra []int
 		if strings.Contains(opts, "loopback") {
-			wake = np.sock[sockConn]
+			extra = append(extra, np.sock[sockConn])
 		}
-		if err := np.sendHello(wake); err != nil {
+		if err := np.sendHello(extra...); err != nil {
 			return "", err
 		}
-		if wake == np.sock[sockConn] {
+		if len(extra) > 0 {
 			// The consumer's liveness watch reads this very socket now
 			// (and made it non-blocking): the reply is its to take.
 			return "", nil

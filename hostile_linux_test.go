@@ -162,9 +162,9 @@ func TestHostileStateWordWhileProducerSleeps(t *testing.T) {
 
 // TestHostileFakedHangupThenRunning: the consumer process, alive, shuts
 // down the writing side of its connection. The producer's liveness watch
-// takes the end of file for its death: it marks the receiver closed in the
-// shared header and records the peer gone. The consumer then writes
-// rxState back to running. With the ring full, SendWait must still return
+// takes the hang-up for its death and records the peer gone. The consumer
+// then writes rxState back to running (it once was the producer that
+// marked it closed there). With the ring full, SendWait must still return
 // by its context (ErrPeerGone, ErrClosed, ErrCorrupt or the context's
 // error), not spin for ever.
 func TestHostileFakedHangupThenRunning(t *testing.T) {
@@ -174,7 +174,18 @@ func TestHostileFakedHangupThenRunning(t *testing.T) {
 	tx := dialChild(t, c, path, 64)
 	fillRing(t, tx)
 	c.do("shutdown conn wr")
-	c.do("waitword rxState 2 10000") // the producer recorded the "death"
+	// The producer records the "death" (privately: nothing is written to
+	// the shared header any more); wait until it reports it.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		_, err := tx.Send(func(f []uint64) int { return len(f) })
+		if errors.Is(err, fdring.ErrPeerGone) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the producer did not see the hang-up: %v", err)
+		}
+		runtime.Gosched()
+	}
 	c.do("write rxState 0")
 	res := make(chan error, 1)
 	start := time.Now()
@@ -512,18 +523,20 @@ func TestHostileCloseDuringCallback(t *testing.T) {
 // consumer's process is killed. The producer's first error must be
 // ErrPeerGone (not ErrClosed: nobody closed), within seconds. In
 // "fds-in-flight", before it dies the consumer sends every fd it holds
-// (its connection and its wakeup socket among them) as SCM_RIGHTS on its
-// wakeup socket, into the queue of the producer's space-ready socket,
-// which a producer that never sleeps never reads.
+// (its connection among them) as SCM_RIGHTS on its connection, into the
+// producer's receive queue, which a producer that never sleeps never
+// reads. (The producer's end refuses fds after the handshake where the
+// kernel has SO_PASSRIGHTS; either way the death must be seen.)
 func TestHostileConsumerDiesRingNeverFull(t *testing.T) {
-	for _, tc := range []struct{ name, before string }{{"killed", ""}, {"fds-in-flight", "rights pair1"}} {
+	for _, tc := range []struct{ name, before string }{{"killed", ""}, {"fds-in-flight", "rights conn"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := startHostileChild(t)
 			path := sockPath(t)
 			c.do("listen " + path)
 			tx := dialChild(t, c, path, 1<<16)
 			if tc.before != "" {
-				c.do(tc.before)
+				c.send(tc.before)
+				t.Logf("%s: %s", tc.before, c.reply(10*time.Second))
 			}
 			tick := time.NewTicker(time.Millisecond)
 			defer tick.Stop()
@@ -622,11 +635,10 @@ func TestHostileDeathNotReportedAsClose(t *testing.T) {
 }
 
 // TestHostileWakeSocketIsTheConnection: the producer passes its own end of
-// the connection as the wakeup socket (a connected unix seqpacket socket,
-// as Accept checks). The consumer then holds both ends of the socket that
-// was to carry the producer's death, so when the producer's process is
-// killed nothing hangs up. Accept must refuse such a socket, or the death
-// must still be delivered.
+// the connection along with the memfd (in the protocol's first version a
+// wakeup socket travelled there, and this made the consumer hold both ends
+// of the socket that was to carry the producer's death). Accept must
+// refuse the extra fd, or the death must still be delivered.
 func TestHostileWakeSocketIsTheConnection(t *testing.T) {
 	l := listen(t)
 	c := startHostileChild(t)
@@ -663,12 +675,11 @@ func TestHostileWakeSocketIsTheConnection(t *testing.T) {
 }
 
 // TestHostileNonblockRaceDisarmsWatch: while the consumer runs Accept, the
-// producer keeps clearing O_NONBLOCK on the socketpair end it passed (the
-// consumer's space-ready socket, a file description they share). The
-// consumer's liveness watch (a Waiter on a duplicate of that socket) is
-// made between its own SetNonblock and os.NewFile's F_GETFL: if the peer
-// cleared the flag in between, the file is not pollable, the watch's first
-// Wait fails and its goroutine ends silently. Then the producer "dies"
+// producer keeps clearing O_NONBLOCK on every file description it shares
+// with the consumer (in the protocol's first version that included the
+// consumer's wakeup socket, and a flag cleared between the watch's
+// SetNonblock and os.NewFile disarmed the watch; now only the memfd is
+// shared). Then the producer "dies"
 // (closes every fd): a consumer that polls with Recv and never sleeps
 // must still get ErrPeerGone.
 func TestHostileNonblockRaceDisarmsWatch(t *testing.T) {
@@ -698,9 +709,11 @@ func TestHostileNonblockRaceDisarmsWatch(t *testing.T) {
 	}
 }
 
-// TestHostileSharedSocketLock: the consumer's space-ready socket is a file
-// description the producer shares (it made the socketpair), and the
-// consumer's liveness watch reads it. A recvmsg holds the socket's iolock
+// TestHostileSharedSocketLock: in the protocol's first version the
+// consumer's space-ready socket was a file description the producer shared
+// (it made the socketpair), and the consumer's liveness watch read it. The
+// consumer now shares no socket with the producer, so the child has no
+// lock to hold and the test skips; it stays to keep it that way. A recvmsg holds the socket's iolock
 // while it copies the message out; the producer receives into a page
 // registered with userfaultfd and never serves the fault, so it holds the
 // lock for ever, and the watch's next recvmsg (MSG_DONTWAIT does not

@@ -24,10 +24,16 @@ import (
 )
 
 // The sockets a fakePeer holds, by index (see fakePeer.sock).
+// The protocol has one socket, the connection, which carries the wakeups
+// of both directions; the two socketpair slots are kept (always -1) from
+// the protocol's first version, in which the producer made a socketpair
+// and gave the consumer one end: every attack on them (sharing the
+// consumer's receive lock, racing O_NONBLOCK on its description) is now
+// impossible, and the tests that tried them say so.
 const (
-	sockConn   = 0 // the connection: a fake producer signals on it, a fake consumer waits on it
-	sockPair0  = 1 // fake producer: its end of the socketpair (the real consumer's space-ready signals arrive here)
-	sockPair1  = 2 // fake producer: its copy of the end it gave away (the real consumer signals on the same description); fake consumer: the end it received, its signalling socket
+	sockConn   = 0 // the connection
+	sockPair0  = 1 // unused (-1)
+	sockPair1  = 2 // unused (-1)
 	numSockets = 3
 )
 
@@ -90,14 +96,8 @@ func newFakeProducer(capacity int) (*fakePeer, error) {
 		region.Close()
 		return nil, err
 	}
-	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		region.Close()
-		return nil, err
-	}
 	p.region, p.mem, p.capacity = region, region.Bytes(), uint64(capacity)
 	p.memfd = region.Fd()
-	p.sock[sockPair0], p.sock[sockPair1] = pair[0], pair[1]
 	return p, nil
 }
 
@@ -116,10 +116,11 @@ func (p *fakePeer) connect(path string) error {
 	return nil
 }
 
-// sendHello sends the hello with the memfd and wakeFd (normally the
-// socketpair end pair1).
-func (p *fakePeer) sendHello(wakeFd int) error {
-	return unix.Sendmsg(p.sock[sockConn], fdring.EncodeHello[uint64](int(p.capacity)), unix.UnixRights(p.memfd, wakeFd), nil, 0)
+// sendHello sends the hello with the memfd, and any extra fds (which the
+// protocol does not allow: Accept must refuse them).
+func (p *fakePeer) sendHello(extra ...int) error {
+	fds := append([]int{p.memfd}, extra...)
+	return unix.Sendmsg(p.sock[sockConn], fdring.EncodeHello[uint64](int(p.capacity)), unix.UnixRights(fds...), nil, 0)
 }
 
 // readReply waits (bounded) for the consumer's 16-byte reply.
@@ -152,7 +153,7 @@ func dialFake(path string, capacity int) (*fakePeer, error) {
 		p.release()
 		return nil, err
 	}
-	if err := p.sendHello(p.sock[sockPair1]); err != nil {
+	if err := p.sendHello(); err != nil {
 		p.release()
 		return nil, err
 	}
@@ -175,18 +176,18 @@ func acceptFake(ln *net.UnixListener, deadline time.Time) (*fakePeer, error) {
 	defer c.Close() // the peer keeps a duplicate
 	c.SetDeadline(deadline)
 	buf := make([]byte, 64)
-	n, fds, err := shm.RecvFds(c, buf, 2)
+	n, fds, err := shm.RecvFds(c, buf, 1)
 	if err != nil {
 		return nil, err
 	}
 	p := newFakePeer(false)
-	if len(fds) != 2 || n != 48 {
+	if len(fds) != 1 || n != 48 {
 		for _, fd := range fds {
 			unix.Close(fd)
 		}
 		return nil, fmt.Errorf("hello of %d bytes with %d fds", n, len(fds))
 	}
-	p.memfd, p.sock[sockPair1] = fds[0], fds[1]
+	p.memfd = fds[0]
 	capacity := binary.NativeEndian.Uint64(buf[16:])
 	memSize := binary.NativeEndian.Uint64(buf[32:])
 	region, err := shm.Map(p.memfd, int(memSize))
@@ -302,13 +303,9 @@ func (p *fakePeer) closeHonest() {
 	}
 }
 
-// sigSock is the socket the fake peer signals on.
-func (p *fakePeer) sigSock() int {
-	if p.producer {
-		return p.sock[sockConn]
-	}
-	return p.sock[sockPair1]
-}
+// sigSock is the socket the fake peer signals on: the connection, in both
+// directions.
+func (p *fakePeer) sigSock() int { return p.sock[sockConn] }
 
 // signal sends one wakeup byte, never blocking.
 func (p *fakePeer) signal() error { return sendDontwait(p.sigSock(), []byte{1}) }

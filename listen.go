@@ -7,13 +7,11 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime"
 	"slices"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/fdring/fdring/notify"
 	"github.com/fdring/fdring/ring"
 	"github.com/fdring/fdring/shm"
 )
@@ -211,13 +209,15 @@ func handshakeAccept[T any](ctx context.Context, conn *net.UnixConn, peers peerP
 	if err := conn.SetDeadline(handshakeDeadline(ctx)); err != nil {
 		return nil, err
 	}
+	stop := cancelConn(ctx, conn.SetDeadline)
+	defer stop()
 	buf := make([]byte, helloSize)
 	n, fds, err := shm.RecvFds(conn, buf, handshakeFds)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%w: peer hung up before its hello", ErrHandshake)
 		}
-		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
+		return nil, handshakeErr(ctx, err)
 	}
 	// Until they are handed on, every received fd is ours to close.
 	defer func() {
@@ -243,9 +243,6 @@ func handshakeAccept[T any](ctx context.Context, conn *net.UnixConn, peers peerP
 	if status, err := checkHello[T](h, desc); err != nil {
 		return nil, reject(status, err)
 	}
-	if err := checkWakeSocket(fds[1]); err != nil {
-		return nil, reject(replyBad, err)
-	}
 	region, err := shm.Map(fds[0], int(h.memSize))
 	if err != nil {
 		return nil, reject(replyBad, fmt.Errorf("%w: %w", ErrHandshake, err))
@@ -265,38 +262,14 @@ func handshakeAccept[T any](ctx context.Context, conn *net.UnixConn, peers peerP
 		return nil, reject(replyBad, fmt.Errorf("%w: header capacity %d, hello says %d", ErrHandshake, r.Cap(), h.capacity))
 	}
 	r.SetRemotePeer(h.flags&flagPlainStores != 0)
-	in, err := dupConnFd(conn) // the producer's data-ready signals arrive here
-	if err != nil {
-		return nil, reject(replyBad, err)
-	}
-	out := fds[1] // our space-ready signals go here
-	wake, err := notify.FromFds(in, out)
-	if err != nil {
-		syscall.Close(in)
-		return nil, reject(replyBad, err)
-	}
-	fds[1] = -1 // the notifier owns it now
-	defer func() {
-		if err != nil {
-			wake.Close()
-		}
-	}()
 	if _, err := conn.Write(newReply(replyOK).encode()); err != nil {
 		return nil, fmt.Errorf("%w: the producer hung up during the handshake: %w", ErrHandshake, err)
 	}
-	rx := r.Receiver()
-	c := &channel[T]{ring: r, data: wake, space: wake, spin: DefaultSpin, region: region, inFd: wake.Fd(),
-		peerClosed: rx.SenderClosed}
-	c.refs.Store(1)
-	recv := newReceiver(c)
-	c.wakeAll = recv.interrupt
-	if err := c.watchPeer(out); err != nil {
-		return nil, err
+	if !stop() && ctx.Err() != nil {
+		return nil, ctx.Err()
 	}
-	// See DialContext: the mapping outlives Close until the ring is
-	// unreachable.
-	runtime.AddCleanup(r, func(m mapped) { m.close() }, mapped{region, wake})
-	return recv, nil
+	conn.SetDeadline(time.Time{})
+	return remoteSide(conn, r, region, DefaultSpin, newReceiver[T])
 }
 
 func acceptErr(err error) error {

@@ -68,6 +68,9 @@ func (r *Receiver[T]) RecvWait(ctx context.Context, read func(data []T) int) (in
 		if err := r.err(); err != nil {
 			return 0, err
 		}
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
 		if err := r.wait(ctx, r.Ready, r.armWait, r.rx.Disarm); err != nil {
 			return 0, err
 		}
@@ -103,6 +106,9 @@ func (r *Receiver[T]) Release(n int) error {
 // like RecvWait.
 func (r *Receiver[T]) Wait(ctx context.Context) error {
 	for !r.Ready() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if err := r.wait(ctx, r.Ready, r.armWait, r.rx.Disarm); err != nil {
 			return err
 		}

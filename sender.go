@@ -65,6 +65,9 @@ func (s *Sender[T]) SendWait(ctx context.Context, fill func(free []T) int) (int,
 		if n > 0 || s.tx.Room() > 0 {
 			return n, nil // fill was called
 		}
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
 		if err := s.wait(ctx, s.Ready, s.armWait, s.tx.Disarm); err != nil {
 			return 0, err
 		}
@@ -99,6 +102,9 @@ func (s *Sender[T]) Commit(n int) error {
 // it returns that error), or ctx ends. It spins first, like SendWait.
 func (s *Sender[T]) Wait(ctx context.Context) error {
 	for !s.Ready() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if err := s.wait(ctx, s.Ready, s.armWait, s.tx.Disarm); err != nil {
 			return err
 		}

@@ -394,10 +394,6 @@ func TestAcceptRejectsBadHandshakes(t *testing.T) {
 		}
 		return fd
 	}
-	efd := func() int {
-		fd, _ := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-		return fd
-	}
 	// The far ends of the wakeup sockets sent: kept open until the
 	// Accept of each case returned (a connected socket is checked).
 	var farEnds []int
@@ -410,7 +406,6 @@ func TestAcceptRejectsBadHandshakes(t *testing.T) {
 		return p[0]
 	}
 	sock := func() int { return pair(unix.SOCK_SEQPACKET) }
-	dgram := func() int { return pair(unix.SOCK_DGRAM) }
 	size := ring.Size[uint64](64)
 	initRing := func(fd int) {
 		m, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
@@ -438,39 +433,24 @@ func TestAcceptRejectsBadHandshakes(t *testing.T) {
 		want    error
 	}{
 		{"nothing", nil, nil, fdring.ErrHandshake},
-		{"truncated", good[:20], func() []int { return []int{memfd(size, true), sock()} }, fdring.ErrHandshake},
-		{"too long", append(append([]byte(nil), good...), 0), func() []int { return []int{memfd(size, true), sock()} }, fdring.ErrHandshake},
+		{"truncated", good[:20], func() []int { return []int{memfd(size, true)} }, fdring.ErrHandshake},
+		{"too long", append(append([]byte(nil), good...), 0), func() []int { return []int{memfd(size, true)} }, fdring.ErrHandshake},
 		{"garbage", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n01234567890123456789x"), nil, fdring.ErrHandshake},
-		{"bad magic", mutated(0, 1), func() []int { return []int{memfd(size, true), sock()} }, fdring.ErrHandshake},
-		{"bad version", mutated(4, 7), func() []int { return []int{memfd(size, true), sock()} }, fdring.ErrHandshake},
+		{"bad magic", mutated(0, 1), func() []int { return []int{memfd(size, true)} }, fdring.ErrHandshake},
+		{"bad version", mutated(4, 7), func() []int { return []int{memfd(size, true)} }, fdring.ErrHandshake},
 		{"no fds", good, nil, fdring.ErrHandshake},
-		{"one fd", good, func() []int { return []int{memfd(size, true)} }, fdring.ErrHandshake},
-		{"elem size", mutated(8, 4), func() []int { return []int{memfd(size, true), sock()} }, fdring.ErrTypeMismatch},
-		{"fingerprint", mutated(24, 1), func() []int { return []int{memfd(size, true), sock()} }, fdring.ErrTypeMismatch},
-		{"capacity", mutated(16, 3), func() []int { return []int{memfd(size, true), sock()} }, fdring.ErrHandshake},
+		{"two fds", good, func() []int { return []int{memfd(size, true), sock()} }, fdring.ErrHandshake},
+		{"elem size", mutated(8, 4), func() []int { return []int{memfd(size, true)} }, fdring.ErrTypeMismatch},
+		{"fingerprint", mutated(24, 1), func() []int { return []int{memfd(size, true)} }, fdring.ErrTypeMismatch},
+		{"capacity", mutated(16, 3), func() []int { return []int{memfd(size, true)} }, fdring.ErrHandshake},
 		{"unsealed memfd", good, func() []int {
 			fd := memfd(size, false)
 			initRing(fd)
-			return []int{fd, sock()}
+			return []int{fd}
 		}, fdring.ErrHandshake},
-		{"short memfd", good, func() []int { return []int{memfd(size-8, true), sock()} }, fdring.ErrHandshake},
-		{"pipe for memory", good, func() []int { return []int{pipeFd(), sock()} }, fdring.ErrHandshake},
-		{"pipe for wakeup socket", good, func() []int {
-			fd := memfd(size, true)
-			initRing(fd)
-			return []int{fd, pipeFd()}
-		}, fdring.ErrHandshake},
-		{"eventfd for wakeup socket", good, func() []int {
-			fd := memfd(size, true)
-			initRing(fd)
-			return []int{fd, efd()}
-		}, fdring.ErrHandshake},
-		{"datagram wakeup socket", good, func() []int {
-			fd := memfd(size, true)
-			initRing(fd)
-			return []int{fd, dgram()}
-		}, fdring.ErrHandshake},
-		{"uninitialised ring", good, func() []int { return []int{memfd(size, true), sock()} }, ring.ErrBadMagic},
+		{"short memfd", good, func() []int { return []int{memfd(size-8, true)} }, fdring.ErrHandshake},
+		{"pipe for memory", good, func() []int { return []int{pipeFd()} }, fdring.ErrHandshake},
+		{"uninitialised ring", good, func() []int { return []int{memfd(size, true)} }, ring.ErrBadMagic},
 	}
 	before := fdCount(t)
 	for _, c := range cases {
@@ -669,27 +649,22 @@ func hostileProducer(ctx context.Context, path string) int {
 	if _, err := ring.Init[uint64](region.Bytes(), capacity); err != nil {
 		return 2
 	}
-	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return 2
-	}
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unixpacket", path)
 	if err != nil {
 		return 3
 	}
 	conn := c.(*net.UnixConn)
-	if err := shm.SendFds(conn, fdring.EncodeHello[uint64](capacity), region.Fd(), pair[1]); err != nil {
+	if err := shm.SendFds(conn, fdring.EncodeHello[uint64](capacity), region.Fd()); err != nil {
 		return 4
 	}
 	reply := make([]byte, 16)
 	if _, err := conn.Read(reply); err != nil {
 		return 5
 	}
-	// The consumer's wakeup socket end is a file description we share:
-	// make it blocking, as a hostile peer could. The consumer must not
-	// care (it only ever uses MSG_DONTWAIT on it).
-	unix.SetNonblock(pair[1], false)
+	// The memfd is the one file description we share: make it blocking,
+	// as a hostile peer could. The consumer must not care.
+	unix.SetNonblock(region.Fd(), false)
 	conn.SetDeadline(time.Now().Add(5 * time.Second))
 	m := region.Bytes()
 	words := []int{ring.OffMagic, ring.OffVersion, ring.OffCapacity, ring.OffTail, ring.OffHead,

@@ -151,12 +151,15 @@ type Ring[T any] struct {
 // Sender is the producer side. Its methods other than Close, Closed and Err
 // must be called from one goroutine at a time (the owner).
 type Sender[T any] struct {
-	hdr      *header
-	data     []T
-	mask     uint64
-	tail     uint64 // private: our index, never read back from shared memory
-	limit    uint64 // cached head + capacity; tail == limit means "full or stopped"
-	closed   atomic.Bool
+	hdr   *header
+	data  []T
+	mask  uint64
+	tail  uint64 // private: our index, never read back from shared memory
+	limit uint64 // cached head + capacity; tail == limit means "full or stopped"
+	// halt: haltClosed once Close was called, haltGone once the layer
+	// above found the receiver's process gone (PeerGone). Checked on the
+	// fast path (this cache line; written once each).
+	halt     atomic.Uint32
 	stopped  bool // the peer closed, the ring is corrupt or we closed: no room beyond limit
 	reserved int  // length of the slice the last Reserve returned
 	r        *Ring[T]
@@ -256,7 +259,7 @@ func (s *Sender[T]) Send(fill func(free []T) int) (n int, wake bool) {
 // read them is unknown. The fast path makes one call (fill) and two stores
 // (the private and the shared index); everything else is out of line.
 func (s *Sender[T]) Push(fill func(free []T) int) (n int, res Result) {
-	if s.tail == s.limit || s.closed.Load() {
+	if s.tail == s.limit || s.halt.Load() != 0 {
 		return s.pushSlow(fill)
 	}
 	idx := s.tail & s.mask
@@ -294,7 +297,7 @@ func (s *Sender[T]) pushSlow(fill func(free []T) int) (int, Result) {
 // into it, then call Commit with the number of elements written. Reserve
 // without Commit commits nothing; a later Reserve replaces the reservation.
 func (s *Sender[T]) Reserve() []T {
-	if (s.tail == s.limit || s.closed.Load()) && (s.refill() != OK || s.tail == s.limit) {
+	if (s.tail == s.limit || s.halt.Load() != 0) && (s.refill() != OK || s.tail == s.limit) {
 		s.reserved = 0
 		return nil
 	}
@@ -313,7 +316,7 @@ func (s *Sender[T]) Reserve() []T {
 func (s *Sender[T]) Commit(n int) Result {
 	reserved := s.reserved
 	s.reserved = 0
-	if s.closed.Load() {
+	if s.halt.Load() != 0 {
 		s.stop()
 		return Stopped
 	}
@@ -356,7 +359,7 @@ func (s *Sender[T]) peerState(st uint32) Result {
 //
 //go:noinline
 func (s *Sender[T]) refill() Result {
-	if s.closed.Load() {
+	if s.halt.Load() != 0 {
 		s.stop()
 		return Stopped
 	}
@@ -373,7 +376,7 @@ func (s *Sender[T]) refill() Result {
 	oldHead := s.limit - r.cap
 	// Valid: oldHead <= head <= tail (unsigned arithmetic handles wrap).
 	if head-oldHead > s.tail-oldHead {
-		if !s.closed.Load() {
+		if s.halt.Load() == 0 {
 			r.setCorrupt("head", head, oldHead, s.tail)
 		}
 		s.stop()
@@ -404,7 +407,7 @@ func (s *Sender[T]) stop() {
 // state (receiver closed, corruption, this side closed). It never sleeps
 // and never declares.
 func (s *Sender[T]) Ready() bool {
-	if s.tail != s.limit && !s.closed.Load() {
+	if s.tail != s.limit && s.halt.Load() == 0 {
 		return true
 	}
 	return s.refill() != OK || s.tail != s.limit
@@ -419,7 +422,7 @@ func (s *Sender[T]) Arm() bool {
 	if s.Ready() {
 		return true
 	}
-	if !declare(s.r, &s.hdr.txState, &s.closed, "txState") {
+	if !declare(s.r, &s.hdr.txState, s.Closed(), "txState") {
 		s.stop()
 		return true
 	}
@@ -442,7 +445,7 @@ func (s *Sender[T]) Disarm() {
 // Close is safe from any goroutine and idempotent; Send, Reserve and Commit
 // after Close publish nothing.
 func (s *Sender[T]) Close() (wake bool) {
-	if s.closed.Swap(true) {
+	if s.halt.Or(haltClosed)&haltClosed != 0 {
 		return false
 	}
 	h := s.hdr
@@ -452,12 +455,12 @@ func (s *Sender[T]) Close() (wake bool) {
 	return h.rxState.CompareAndSwap(stateWaiting, stateRunning)
 }
 
-// PeerGone records that the receiver's process died without closing: it
-// marks the receiver closed in this process's view of the header (nobody
-// else reads it any more), so Send stops at its next publish without an
-// extra check on its fast path. Safe from any goroutine.
+// PeerGone records that the receiver's process is gone: Send stops at its
+// next call (the fast path already checks the halt word). Nothing is
+// written to the shared memory: the receiver may in fact be alive and
+// merely have broken the protocol. Safe from any goroutine.
 func (s *Sender[T]) PeerGone() {
-	s.hdr.rxState.Store(stateClosed)
+	s.halt.Or(haltGone)
 }
 
 // Room returns the free space this side knows of without looking at the
@@ -473,7 +476,7 @@ func (s *Sender[T]) ReceiverClosed() bool {
 }
 
 // Closed reports whether this side was closed. Safe from any goroutine.
-func (s *Sender[T]) Closed() bool { return s.closed.Load() }
+func (s *Sender[T]) Closed() bool { return s.halt.Load()&haltClosed != 0 }
 
 // Err returns the ring's sticky corruption error, or nil.
 func (s *Sender[T]) Err() error { return s.r.Err() }
@@ -691,7 +694,7 @@ func (r *Receiver[T]) Arm() bool {
 	if r.Ready() {
 		return true
 	}
-	if !declare(r.r, &r.hdr.rxState, &r.closed, "rxState") {
+	if !declare(r.r, &r.hdr.rxState, r.closed.Load(), "rxState") {
 		r.stop()
 		return true
 	}
@@ -753,14 +756,14 @@ func (r *Receiver[T]) Received() uint64 { return r.hdr.head.Load() }
 // waiting (an earlier declaration whose wakeup is still due) counts as
 // declared; a word closed by this side's own Close reports false without
 // corruption (the caller sees the closed side).
-func declare[T any](r *Ring[T], own *atomic.Uint32, closed *atomic.Bool, name string) bool {
+func declare[T any](r *Ring[T], own *atomic.Uint32, closed bool, name string) bool {
 	if own.CompareAndSwap(stateRunning, stateWaiting) {
 		return true
 	}
 	switch st := own.Load(); {
 	case st == stateWaiting:
 		return true
-	case st == stateClosed && closed.Load():
+	case st == stateClosed && closed:
 		return false
 	case st == stateRunning:
 		// The peer claimed a wakeup between our CAS and this load: try
@@ -771,6 +774,12 @@ func declare[T any](r *Ring[T], own *atomic.Uint32, closed *atomic.Bool, name st
 		return false
 	}
 }
+
+// Bits of a Sender's halt word.
+const (
+	haltClosed uint32 = 1 << iota
+	haltGone
+)
 
 // badCount panics for a callback count outside 0..max: a programming error,
 // caught before anything is published. Kept out of line so the fast paths
