@@ -28,35 +28,33 @@ import (
 //
 // shutdown (run by channel.close) stops the goroutine and waits for it.
 func (c *channel[T]) watchPeer(pidfd, connFd int) (err error) {
-	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
-		if pidfd >= 0 {
+	// The epoll instance watches files, not fd numbers, but drops a file
+	// once its last fd is closed: pidfd stays open until shutdown.
+	defer func() {
+		if err != nil && pidfd >= 0 {
 			unix.Close(pidfd)
 		}
+	}()
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
 		return fmt.Errorf("epoll: %w", err)
 	}
-	defer func() {
-		if pidfd >= 0 {
-			unix.Close(pidfd) // the epoll instance keeps what it watches
-		}
-		if err != nil {
-			unix.Close(ep)
-		}
-	}()
 	if pidfd >= 0 {
 		ev := unix.EpollEvent{Events: unix.EPOLLIN}
-		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, pidfd, &ev); err != nil {
-			return fmt.Errorf("epoll: pidfd: %w", err)
-		}
+		err = unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, pidfd, &ev)
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLRDHUP}
-	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, connFd, &ev); err != nil {
-		return fmt.Errorf("epoll: connection: %w", err)
+	if err == nil {
+		ev := unix.EpollEvent{Events: unix.EPOLLRDHUP}
+		err = unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, connFd, &ev)
 	}
-	if err := unix.SetNonblock(ep, true); err != nil {
+	if err == nil {
+		err = unix.SetNonblock(ep, true) // before os.NewFile: pollable
+	}
+	if err != nil {
+		unix.Close(ep)
 		return fmt.Errorf("epoll: %w", err)
 	}
-	f := os.NewFile(uintptr(ep), "fdring-peer")
+	f := os.NewFile(uintptr(ep), "fdring-peer") // owns ep from here on
 	rc, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
@@ -78,6 +76,9 @@ func (c *channel[T]) watchPeer(pidfd, connFd int) (err error) {
 		f.SetReadDeadline(time.Unix(1, 0))
 		<-done
 		f.Close()
+		if pidfd >= 0 {
+			unix.Close(pidfd)
+		}
 	}
 	return nil
 }

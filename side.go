@@ -36,6 +36,9 @@ type side struct {
 	signals atomic.Uint64
 	waits   atomic.Uint64
 	last    atomic.Pointer[Stats] // the counters at Close
+	// The highest Sent and Received Stats returned: the counters never go
+	// backwards for an observer, whatever it races with.
+	hiSent, hiReceived atomic.Uint64
 
 	// kicked: this side woke its sleeping peer since it last waited (owner
 	// goroutine only). The peer is then about to run, so the next wait
@@ -203,10 +206,25 @@ func (s *side) retire() {
 func (s *side) statsAfterClose(closed bool, st Stats) Stats {
 	if closed {
 		if p := s.last.Load(); p != nil {
-			return *p
+			st = *p
 		}
 	}
+	st.Sent = raise(&s.hiSent, st.Sent)
+	st.Received = raise(&s.hiReceived, st.Received)
 	return st
+}
+
+// raise makes hi at least v and returns the result.
+func raise(hi *atomic.Uint64, v uint64) uint64 {
+	for {
+		h := hi.Load()
+		if v <= h {
+			return h
+		}
+		if hi.CompareAndSwap(h, v) {
+			return v
+		}
+	}
 }
 
 // exit ends a blocking call (state.enter) and releases the side if it was
