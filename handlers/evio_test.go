@@ -409,7 +409,7 @@ func TestServeEvioBadAddress(t *testing.T) {
 func TestParseEvioAddr(t *testing.T) {
 	for _, tc := range []struct {
 		in, network, address string
-		reuse, err           bool
+		err                  bool
 	}{
 		{in: "tcp://127.0.0.1:0", network: "tcp", address: "127.0.0.1:0"},
 		{in: "tcp4://0.0.0.0:5000", network: "tcp4", address: "0.0.0.0:5000"},
@@ -419,13 +419,13 @@ func TestParseEvioAddr(t *testing.T) {
 		{in: "unix:///tmp/x.sock", network: "unix", address: "/tmp/x.sock"},
 		{in: "unix://rel.sock", network: "unix", address: "rel.sock"},
 		{in: "tcp-net://127.0.0.1:1", network: "tcp", address: "127.0.0.1:1"},
-		{in: "tcp://127.0.0.1:1?reuseport=true", network: "tcp", address: "127.0.0.1:1", reuse: true},
-		{in: "tcp://127.0.0.1:1?reuseport=1", network: "tcp", address: "127.0.0.1:1", reuse: true},
-		{in: "tcp://127.0.0.1:1?reuseport=yes", network: "tcp", address: "127.0.0.1:1", reuse: true},
+		{in: "tcp://127.0.0.1:1?reuseport=true", network: "tcp", address: "127.0.0.1:1"},
+		{in: "tcp://127.0.0.1:1?reuseport=1", network: "tcp", address: "127.0.0.1:1"},
+		{in: "tcp://127.0.0.1:1?reuseport=yes", network: "tcp", address: "127.0.0.1:1"},
 		{in: "tcp://127.0.0.1:1?reuseport=false", network: "tcp", address: "127.0.0.1:1"},
 		{in: "tcp://127.0.0.1:1?reuseport=0", network: "tcp", address: "127.0.0.1:1"},
 		{in: "tcp://127.0.0.1:1?reuseport=", network: "tcp", address: "127.0.0.1:1"},
-		{in: "tcp://127.0.0.1:1?other=1&reuseport=t", network: "tcp", address: "127.0.0.1:1", reuse: true},
+		{in: "tcp://127.0.0.1:1?other=1&reuseport=t", network: "tcp", address: "127.0.0.1:1"},
 		{in: "tcp://127.0.0.1:1?reuseport", network: "tcp", address: "127.0.0.1:1"},
 		{in: "", network: "tcp", address: ""},
 		{in: "udp://127.0.0.1:1", err: true},
@@ -435,7 +435,7 @@ func TestParseEvioAddr(t *testing.T) {
 		{in: "unix://", err: true},
 		{in: "unix://?reuseport=1", err: true},
 	} {
-		network, address, reuse, err := handlers.ParseEvioAddr(tc.in)
+		network, address, err := handlers.ParseEvioAddr(tc.in)
 		if (err != nil) != tc.err {
 			t.Errorf("%q: error %v, want error %v", tc.in, err, tc.err)
 			continue
@@ -443,8 +443,8 @@ func TestParseEvioAddr(t *testing.T) {
 		if err != nil {
 			continue
 		}
-		if network != tc.network || address != tc.address || reuse != tc.reuse {
-			t.Errorf("%q: got (%q, %q, %v), want (%q, %q, %v)", tc.in, network, address, reuse, tc.network, tc.address, tc.reuse)
+		if network != tc.network || address != tc.address {
+			t.Errorf("%q: got (%q, %q), want (%q, %q)", tc.in, network, address, tc.network, tc.address)
 		}
 	}
 }
@@ -456,7 +456,7 @@ func FuzzParseEvioAddr(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		network, _, _, err := handlers.ParseEvioAddr(s)
+		network, _, err := handlers.ParseEvioAddr(s)
 		if err != nil {
 			return
 		}

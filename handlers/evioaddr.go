@@ -12,15 +12,15 @@ import (
 // network is tcp (the default when there is no "://"), tcp4, tcp6 or unix;
 // evio's "-net" suffix (tcp-net: serve with the standard library) is
 // accepted and means the same here. udp, udp4 and udp6 are evio networks
-// this adapter does not serve: an error. The one option evio knows,
-// reuseport, is parsed as evio does (true when its value starts with 1-9,
-// t, T, y or Y); other options are ignored, as by evio.
+// this adapter does not serve: an error. Options after "?" are accepted and
+// ignored: the one evio knows, reuseport, asks for several listening
+// sockets, and this adapter has one listener per address that hands its
+// connections to the loops of a Group.
 
 // evioAddr is one parsed listening address.
 type evioAddr struct {
-	network   string // "tcp", "tcp4", "tcp6" or "unix"
-	address   string // host:port, or a path for unix
-	reusePort bool
+	network string // "tcp", "tcp4", "tcp6" or "unix"
+	address string // host:port, or a path for unix
 }
 
 // parseEvioAddr parses one address of ServeEvio.
@@ -31,18 +31,6 @@ func parseEvioAddr(s string) (evioAddr, error) {
 	}
 	a.network = strings.TrimSuffix(a.network, "-net")
 	if q := strings.IndexByte(a.address, '?'); q >= 0 {
-		for part := range strings.SplitSeq(a.address[q+1:], "&") {
-			key, value, ok := strings.Cut(part, "=")
-			if !ok || strings.Contains(value, "=") || key != "reuseport" || value == "" {
-				continue
-			}
-			switch c := value[0]; c {
-			case 'T', 't', 'Y', 'y':
-				a.reusePort = true
-			default:
-				a.reusePort = c >= '1' && c <= '9'
-			}
-		}
 		a.address = a.address[:q]
 	}
 	switch a.network {
