@@ -34,7 +34,8 @@ func smoke(t *testing.T, mk func(config) suite) []measurement {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	ms := runSuite(ctx, cfg, s, discardProgress())
+	var log bytes.Buffer
+	ms := runSuite(ctx, cfg, s, &progress{w: &log})
 	got := map[string]bool{}
 	for _, m := range ms {
 		got[m.Case+" "+m.Impl] = true
@@ -65,6 +66,7 @@ func smoke(t *testing.T, mk func(config) suite) []measurement {
 	}
 	if t.Failed() {
 		t.Logf("table:\n%s", table.String())
+		t.Logf("progress:\n%s", log.String())
 	}
 	return ms
 }
@@ -176,21 +178,32 @@ func TestLatencyFigures(t *testing.T) {
 }
 
 func TestRTTLog(t *testing.T) {
-	lg := newRTTLog(3, time.Hour)
+	const n = minRTT + 3
+	lg := newRTTLog(n, time.Hour)
 	lg.start()
-	for i, want := range []bool{true, true, false} {
-		if got := lg.lap(); got != want {
-			t.Errorf("lap %d of a log of 3: %v, want %v", i+1, got, want)
+	for i := 1; i <= n; i++ {
+		if got, want := lg.lap(), i < n; got != want {
+			t.Errorf("lap %d of a log of %d: %v, want %v", i, n, got, want)
 		}
 	}
-	if lg.lap(); len(lg.laps()) != 3 {
-		t.Errorf("laps %d, want 3", len(lg.laps()))
+	if lg.lap(); len(lg.laps()) != n {
+		t.Errorf("laps %d, want %d", len(lg.laps()), n)
 	}
+	// A small count still times minRTT round trips.
+	if lg = newRTTLog(3, time.Hour); len(lg.ns) != minRTT {
+		t.Errorf("a log for 3 holds %d, want minRTT %d", len(lg.ns), minRTT)
+	}
+	// Past its budget a log says stop, but only once it has minRTT laps.
 	lg = newRTTLog(1000, time.Millisecond)
 	lg.start()
 	time.Sleep(2 * time.Millisecond)
+	for i := 1; i < minRTT; i++ {
+		if !lg.lap() {
+			t.Fatalf("lap %d: stop before minRTT laps", i)
+		}
+	}
 	if lg.lap() {
-		t.Errorf("a log past its budget must say stop")
+		t.Errorf("a log past its budget with minRTT laps must say stop")
 	}
 }
 

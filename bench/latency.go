@@ -49,9 +49,15 @@ type rttLog struct {
 	deadline int64
 }
 
-// newRTTLog allocates room for n round trips, to be done within budget.
+// minRTT is the fewest round trips a run times, whatever its budget: fewer
+// give no percentile (a busy machine can spend a whole short budget on
+// one round trip).
+const minRTT = 2 * rttWarmFraction
+
+// newRTTLog allocates room for n round trips (at least minRTT), to be done
+// within budget.
 func newRTTLog(n int64, budget time.Duration) *rttLog {
-	return &rttLog{ns: make([]int64, n), deadline: int64(budget)}
+	return &rttLog{ns: make([]int64, max(n, minRTT)), deadline: int64(budget)}
 }
 
 // start marks the beginning of the first round trip.
@@ -70,7 +76,7 @@ func (l *rttLog) lap() bool {
 		l.n++
 	}
 	l.last = now
-	return l.n < len(l.ns) && now < l.deadline
+	return l.n < len(l.ns) && (now < l.deadline || l.n < minRTT)
 }
 
 // laps returns the recorded round trips.
