@@ -19,8 +19,9 @@
 // ever written, never read back) and a private cached copy of the peer's
 // index. The peer's index is reloaded only when the cache says full (producer)
 // or empty (consumer). So a Push with room costs exactly: compare with the
-// cache and the side's own closed flag (both in the side's private cache
-// line), fill, one release store of tail, one load of rxState. Pull is the
+// cache and the side's own halt word (both in the side's private cache
+// line: closed, or for a producer also "the receiver's process is gone"),
+// fill, one release store of tail, one load of rxState. Pull is the
 // mirror image. Nothing else is on that path: the peer's close, corruption
 // and statistics are found on the slow path or through the state word the
 // fast path loads anyway (a state of 2 means the peer closed).
@@ -94,9 +95,12 @@
 //
 // # Closing
 //
-// Close (from any goroutine) sets the side's private closed flag, which the
-// fast path checks in the same cache line as its indices (never contended:
-// written once), and swaps the shared state to 2. It never frees memory:
+// Close (from any goroutine) sets the side's private closed flag (a bit of
+// the Sender's halt word), which the fast path checks in the same cache line
+// as its indices (never contended: written once), and swaps the shared
+// state to 2. PeerGone sets the Sender's other halt bit: a receiver found
+// gone is recorded privately, never in the shared header (the receiver may
+// be alive and merely have broken the protocol). It never frees memory:
 // the memory belongs to the caller (fdring keeps a mapping until nothing
 // can touch it).
 package ring
