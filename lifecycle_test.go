@@ -1476,16 +1476,7 @@ func lcBlockedIter(t *testing.T, f *lcFactory, o lcBlockOp, who string, i int) {
 // Close; the counters never go backwards.
 func TestLifecycleCloseWithObservers(t *testing.T) {
 	lcForKinds(t, func(t *testing.T, f *lcFactory) {
-		if f.kind.dial && raceEnabled {
-			// Under the race detector only, on a loaded machine, about one
-			// run in thirty of this dial subtest sees the receiver's view
-			// of the shared header read as zeros (Stats, then the sender's
-			// close missing), also before any Close retired a mapping and
-			// in the design before the one-socket handshake; not yet
-			// explained, and not seen in 40 loaded runs without -race. It
-			// runs in full without the race detector.
-			t.Skip("unexplained race-detector-only flake with two mappings of one memfd in one process; see the comment")
-		}
+
 		for _, mode := range []string{"Recv", "ReadyOnly"} {
 			for _, which := range []string{"close-receiver", "close-sender", "close-both"} {
 				t.Run(mode+"/"+which, func(t *testing.T) {

@@ -163,12 +163,17 @@ func (s *side) close(stats func() Stats, ringClose func() bool) error {
 	if s.state.closed() {
 		return nil
 	}
+	// The ring's close comes first: once state.close marks the side
+	// closed, a blocking call that ends may release the channel (closing
+	// its fds, which the peer takes for a hang-up) at once, and the peer
+	// must find the clean close in the ring by then (io.EOF or ErrClosed,
+	// not ErrPeerGone). ringClose is idempotent on its own.
+	wake := ringClose()
 	first, release := s.state.close()
 	if !first {
 		return nil
 	}
 	var err error
-	wake := ringClose()
 	// After the ring's close the owner publishes nothing more (but a call
 	// already past its closed check): these are the last counters.
 	st := stats()
