@@ -283,6 +283,29 @@ func hostileCommand(f []string, pp **fakePeer, ln **net.UnixListener, bg *backgr
 		bg.halt()
 		p.die()
 		return "", nil
+	case "holder":
+		// Leave every fd the peer holds (the connection, the memfd) to a
+		// process of its own, which outlives this one: a death hidden
+		// from the connection's hang-up. The answer is the holder's pid;
+		// the test kills it.
+		var files []*os.File
+		for _, fd := range p.allFds() {
+			d, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+			if err != nil {
+				return "", err
+			}
+			files = append(files, os.NewFile(uintptr(d), "held"))
+		}
+		cmd := exec.Command("sleep", "60")
+		cmd.ExtraFiles = files
+		err := cmd.Start()
+		for _, f := range files {
+			f.Close()
+		}
+		if err != nil {
+			return "", err
+		}
+		return strconv.Itoa(cmd.Process.Pid), nil
 	case "exit":
 		return "", nil
 	}

@@ -1476,7 +1476,6 @@ func lcBlockedIter(t *testing.T, f *lcFactory, o lcBlockOp, who string, i int) {
 // Close; the counters never go backwards.
 func TestLifecycleCloseWithObservers(t *testing.T) {
 	lcForKinds(t, func(t *testing.T, f *lcFactory) {
-
 		for _, mode := range []string{"Recv", "ReadyOnly"} {
 			for _, which := range []string{"close-receiver", "close-sender", "close-both"} {
 				t.Run(mode+"/"+which, func(t *testing.T) {
