@@ -9,13 +9,13 @@ import (
 )
 
 // TestAttack2ReleaseBeforeRingClose holds open, deterministically, the
-// window TestAttack2CloseWhileProducerWakes hits by chance: Close marks
-// the side closed (state.close) before it publishes the close in the ring
-// (ringClose). A blocking call of the owner that returns in between is the
-// last one and releases the channel: the connection is closed while the
-// ring does not say closed. The receiver sees the hang-up and reports
-// ErrPeerGone for what is a clean close. (It mirrors side.close step by
-// step; adapt it with the fix.)
+// window TestAttack2CloseWhileProducerWakes hit by chance: Close once
+// marked the side closed before it published the close in the ring, and a
+// blocking call of the owner that returned in between was the last one and
+// released the channel: the connection was closed while the ring did not
+// say closed, and the receiver reported ErrPeerGone for a clean close. Now
+// the ring's close comes first and the closer counts as a call in progress
+// (it mirrors side.close step by step).
 func TestAttack2ReleaseBeforeRingClose(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -40,17 +40,24 @@ func TestAttack2ReleaseBeforeRingClose(t *testing.T) {
 	defer rx.Close()
 	defer tx.Close()
 
-	if !tx.state.enter() { // a SendWait in progress
+	// side.close, step by step, with a SendWait in progress that returns
+	// as soon as the side is marked closed, before the closer is done.
+	if !tx.state.enter() { // the SendWait in progress
 		t.Fatal("enter")
 	}
-	if _, release := tx.state.close(); release { // Close, first step
-		t.Fatal("release with a call in progress")
+	tx.tx.Close() // Close, first step: the ring's close is published
+	if !tx.state.beginClose() {
+		t.Fatal("beginClose")
 	}
-	tx.exit() // the SendWait returns (ErrClosed): the last call releases
+	if tx.state.exit() { // the SendWait returns (ErrClosed)
+		t.Fatal("the SendWait released while the closer was still at work")
+	}
 	wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
 	defer wcancel()
 	_, rerr := rx.RecvWait(wctx, func(d []uint64) int { return len(d) })
-	tx.tx.Close() // Close, second step: ringClose
+	if tx.state.exit() { // the closer is done: it releases
+		tx.release()
+	}
 	if rerr != io.EOF {
 		_, again := rx.Recv(func(d []uint64) int { return len(d) })
 		t.Errorf("a sender closing cleanly: the receiver got %v (then %v), want io.EOF; the sender's connection was closed before its ring said closed", rerr, again)

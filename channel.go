@@ -32,23 +32,14 @@ type channel[T any] struct {
 	release    func() error // extra cleanup after the notifiers are closed
 
 	// Across processes: the mapping (retired by the owner's first call
-	// after Close, see side) and the fd this process waits on, which a
-	// local Close shuts for reading so that a loop sleeping on it wakes.
+	// after Close, see side).
 	region *shm.Region
-	inFd   int
-	// watched: an event loop armed a side (Arm), so it may sleep on the
-	// wakeup fd; lateClose: Close left closing the fds to the owner.
-	watched, lateClose atomic.Bool
 }
 
-// retire lets go of the shared pages (see side), and of the wakeup fds if
-// their close was left to the owner. Idempotent.
+// retire lets go of the shared pages (see side). Idempotent.
 func (c *channel[T]) retire() {
 	if c.region != nil {
 		c.region.Retire()
-	}
-	if c.lateClose.CompareAndSwap(true, false) {
-		c.closeNotifiers()
 	}
 }
 
@@ -68,7 +59,7 @@ func (c *channel[T]) closeNotifiers() error {
 // of file; it does not touch the peer's direction).
 func (c *channel[T]) wakeOwn(own notify.Notifier) {
 	if c.region != nil {
-		shutRead(c.inFd)
+		notify.ShutRead(own) // under the notifier's lock: never a closed fd
 		return
 	}
 	own.Signal()
@@ -112,15 +103,7 @@ func (c *channel[T]) close() error {
 		c.shutdown()
 	}
 	var errs []error
-	if c.region != nil && c.watched.Load() {
-		// An event loop may be asleep on our wakeup socket: closing it
-		// now would take the end-of-file event Close made with it. The
-		// owner's next call (the loop's handler, which then unwatches)
-		// closes it, or the cleanup once the ring is unreachable.
-		c.lateClose.Store(true)
-	} else {
-		errs = append(errs, c.closeNotifiers())
-	}
+	errs = append(errs, c.closeNotifiers())
 	if c.release != nil {
 		errs = append(errs, c.release())
 	}

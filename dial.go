@@ -113,7 +113,7 @@ func DialContext[T any](ctx context.Context, path string, capacity int, opts ...
 // next call retires it, see side) until nothing refers to the ring any
 // more; a cleanup then unmaps it (and closes the wakeup fd if Close left
 // that to an owner that never came back).
-func remoteSide[T any, S interface{ interrupt() }](conn *net.UnixConn, r *ring.Ring[T], region *shm.Region, spin time.Duration,
+func remoteSide[T any, S interface{ wakeAll() }](conn *net.UnixConn, r *ring.Ring[T], region *shm.Region, spin time.Duration,
 	newSide func(*channel[T]) S) (_ S, err error) {
 	var zero S
 	fd, err := dupConnFd(conn)
@@ -134,7 +134,7 @@ func remoteSide[T any, S interface{ interrupt() }](conn *net.UnixConn, r *ring.R
 		}
 		return zero, err
 	}
-	c := &channel[T]{ring: r, data: wake, space: wake, spin: spin, region: region, inFd: fd}
+	c := &channel[T]{ring: r, data: wake, space: wake, spin: spin, region: region}
 	tx, rx := r.Sender(), r.Receiver()
 	var side S = newSide(c)
 	if _, ok := any(side).(*Sender[T]); ok {
@@ -143,7 +143,7 @@ func remoteSide[T any, S interface{ interrupt() }](conn *net.UnixConn, r *ring.R
 		c.peerClosed = rx.SenderClosed
 	}
 	c.refs.Store(1)
-	c.wakeAll = side.interrupt
+	c.wakeAll = side.wakeAll
 	if err := c.watchPeer(pidfd, fd); err != nil {
 		wake.Close()
 		return zero, err

@@ -24,7 +24,3 @@ func dupConnFd(conn *net.UnixConn) (int, error) {
 	}
 	return fd, nil
 }
-
-// shutRead shuts fd, a socket of ours, for reading: it then reports end of
-// file to every waiter.
-func shutRead(fd int) { unix.Shutdown(fd, unix.SHUT_RD) }

@@ -11,5 +11,3 @@ import (
 // Accept fail before they get here.
 
 func dupConnFd(*net.UnixConn) (int, error) { return -1, errors.ErrUnsupported }
-
-func shutRead(int) {}

@@ -133,13 +133,16 @@ func decodeHello(b []byte) (hello, error) {
 
 // checkHello validates a decoded hello against the element type this side
 // expects. It returns the reply status and the error to report.
-func checkHello[T any](h hello, desc ring.TypeInfo) (uint32, error) {
+func checkHello[T any](h hello, desc ring.TypeInfo, maxMemory int64) (uint32, error) {
 	if uintptr(h.elemSize) != desc.Size || uintptr(h.elemAlign) != desc.Align || h.fingerprint != desc.Fingerprint {
 		return replyMismatch, fmt.Errorf("%w: peer sends %d-byte elements (align %d, fingerprint %#x), %s is %d bytes (align %d, fingerprint %#x)",
 			ErrTypeMismatch, h.elemSize, h.elemAlign, h.fingerprint, desc.Name, desc.Size, desc.Align, desc.Fingerprint)
 	}
 	if h.capacity == 0 || h.capacity > ring.MaxCapacity || uint64(ring.Size[T](int(h.capacity))) != h.memSize {
 		return replyBad, fmt.Errorf("%w: capacity %d with %d bytes of memory", ErrHandshake, h.capacity, h.memSize)
+	}
+	if h.memSize > uint64(maxMemory) {
+		return replyBad, fmt.Errorf("%w: %d bytes of ring memory, this listener takes at most %d (Listener.SetMaxMemory)", ErrHandshake, h.memSize, maxMemory)
 	}
 	if h.flags&flagPlainStores != 0 && !ring.CanFenceRemote() {
 		return replyFence, fmt.Errorf("%w: the producer publishes with plain stores and this process cannot fence them (membarrier)", ErrHandshake)

@@ -27,8 +27,9 @@ type Listener struct {
 	ln   *net.UnixListener
 	path string
 
-	mu    sync.Mutex
-	peers peerPolicy
+	mu        sync.Mutex
+	peers     peerPolicy
+	maxMemory int64
 	// gen counts AcceptContext calls: a cancelled call's context callback
 	// that runs late (after the next call set its deadline) sees a newer
 	// gen and leaves the deadline alone.
@@ -78,7 +79,7 @@ func Listen(path string) (*Listener, error) {
 		return nil, fmt.Errorf("fdring: listen: %w", err)
 	}
 	ln.SetUnlinkOnClose(true)
-	return &Listener{ln: ln, path: path}, nil
+	return &Listener{ln: ln, path: path, maxMemory: DefaultMaxMemory}, nil
 }
 
 func listenUnix(path string) (*net.UnixListener, error) {
@@ -119,6 +120,20 @@ func (l *Listener) policy() peerPolicy {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return peerPolicy{uids: slices.Clone(l.peers.uids), any: l.peers.any}
+}
+
+// DefaultMaxMemory is the most ring memory Accept maps for one producer
+// unless SetMaxMemory says otherwise: the size is the producer's word, and
+// a sparse memfd costs it nothing while the consumer's address space is
+// finite.
+const DefaultMaxMemory = 1 << 30
+
+// SetMaxMemory sets the most ring memory, in bytes, Accept maps for one
+// producer (a larger ring is refused with ErrHandshake).
+func (l *Listener) SetMaxMemory(bytes int64) {
+	l.mu.Lock()
+	l.maxMemory = bytes
+	l.mu.Unlock()
 }
 
 // Path returns the socket's path.
@@ -162,7 +177,10 @@ func AcceptContext[T any](ctx context.Context, l *Listener) (*Receiver[T], error
 	if err != nil {
 		return nil, err
 	}
-	rx, err := handshakeAccept[T](ctx, conn, l.policy(), desc)
+	l.mu.Lock()
+	maxMemory := l.maxMemory
+	l.mu.Unlock()
+	rx, err := handshakeAccept[T](ctx, conn, l.policy(), maxMemory, desc)
 	conn.Close() // after the handshake its fd lives on as a duplicate
 	if err != nil {
 		return nil, fmt.Errorf("fdring: accept: %w", err)
@@ -202,7 +220,7 @@ func (l *Listener) accept(ctx context.Context) (*net.UnixConn, error) {
 	return conn, nil
 }
 
-func handshakeAccept[T any](ctx context.Context, conn *net.UnixConn, peers peerPolicy, desc ring.TypeInfo) (_ *Receiver[T], err error) {
+func handshakeAccept[T any](ctx context.Context, conn *net.UnixConn, peers peerPolicy, maxMemory int64, desc ring.TypeInfo) (_ *Receiver[T], err error) {
 	if err := checkPeerUID(conn, peers); err != nil {
 		return nil, err
 	}
@@ -240,7 +258,7 @@ func handshakeAccept[T any](ctx context.Context, conn *net.UnixConn, peers peerP
 	if len(fds) != handshakeFds {
 		return nil, reject(replyBad, fmt.Errorf("%w: %d fds, want %d", ErrHandshake, len(fds), handshakeFds))
 	}
-	if status, err := checkHello[T](h, desc); err != nil {
+	if status, err := checkHello[T](h, desc, maxMemory); err != nil {
 		return nil, reject(status, err)
 	}
 	region, err := shm.Map(fds[0], int(h.memSize))

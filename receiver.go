@@ -181,7 +181,6 @@ func (r *Receiver[T]) Ready() bool {
 // returns true when there is data (or an end) already: do not wait. For
 // event loops; RecvWait does this itself.
 func (r *Receiver[T]) Arm() bool {
-	r.ch.watched.Store(true)
 	return r.armWait()
 }
 
@@ -198,6 +197,12 @@ func (r *Receiver[T]) WaitClear() error { return r.clearOwn() }
 // EdgeTriggered reports whether Fd is an eventfd, which an event loop may
 // register edge-triggered and never clear (see loop.EdgeSource).
 func (r *Receiver[T]) EdgeTriggered() bool { return notify.Edge(r.ch.data) }
+
+// SetWake is called by an event loop that watches this side (see
+// loop.WakeSource) with a function that wakes it, safe from any goroutine;
+// nil when it stops watching. Close and the peer's death call it, so a
+// loop asleep finds the side Ready and its handler sees the end.
+func (r *Receiver[T]) SetWake(wake func()) { r.setWake(wake) }
 
 // Cap returns the ring's capacity in elements.
 func (r *Receiver[T]) Cap() int { return r.ch.ring.Cap() }

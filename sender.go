@@ -160,7 +160,6 @@ func (s *Sender[T]) Ready() bool {
 // returns true when there is room already (do not wait). For event loops;
 // SendWait does this itself.
 func (s *Sender[T]) Arm() bool {
-	s.ch.watched.Store(true)
 	return s.armWait()
 }
 
@@ -176,6 +175,12 @@ func (s *Sender[T]) WaitClear() error { return s.clearOwn() }
 // EdgeTriggered reports whether Fd is an eventfd, which an event loop may
 // register edge-triggered and never clear (see loop.EdgeSource).
 func (s *Sender[T]) EdgeTriggered() bool { return notify.Edge(s.ch.space) }
+
+// SetWake is called by an event loop that watches this side (see
+// loop.WakeSource) with a function that wakes it, safe from any goroutine;
+// nil when it stops watching. Close and the peer's death call it, so a
+// loop asleep finds the side Ready and its handler sees the end.
+func (s *Sender[T]) SetWake(wake func()) { s.setWake(wake) }
 
 // Cap returns the ring's capacity in elements.
 func (s *Sender[T]) Cap() int { return s.ch.ring.Cap() }

@@ -47,12 +47,13 @@ type side struct {
 
 	own, peer notify.Notifier
 	spin      time.Duration
-	gone      *atomic.Bool // the channel's: the peer process is gone
-	markGone  func()       // records the peer's death (the channel's)
-	retireMem func()       // lets go of shared memory once the owner is done with it (the channel's)
-	wakeOwn   func()       // makes the own fd readable, so a loop that armed this side looks
-	unref     func() error // drops this side's reference to the channel
-	op        string       // "send" or "receive", for errors
+	gone      *atomic.Bool           // the channel's: the peer process is gone
+	markGone  func()                 // records the peer's death (the channel's)
+	retireMem func()                 // lets go of shared memory once the owner is done with it (the channel's)
+	wakeOwn   func()                 // makes the own fd readable, so a waiter on it looks
+	loopWake  atomic.Pointer[func()] // wakes the event loop that watches this side (SetWake)
+	unref     func() error           // drops this side's reference to the channel
+	op        string                 // "send" or "receive", for errors
 }
 
 // signal wakes the peer, which declared it sleeps.
@@ -147,12 +148,33 @@ func (s *side) getWaiter() (*notify.Waiter, error) {
 	return w, nil
 }
 
-// interrupt makes a wait in progress return and re-check (the liveness
-// watch calls it when the peer died). Safe from any goroutine.
+// interrupt makes a wait in progress return and re-check, and wakes the
+// event loop that watches the side (the liveness watch calls it when the
+// peer died, Close when it closes). Safe from any goroutine.
 func (s *side) interrupt() {
 	if w := s.waiter.Load(); w != nil {
 		w.Interrupt()
 	}
+	if f := s.loopWake.Load(); f != nil {
+		(*f)()
+	}
+}
+
+// wakeAll wakes everyone who may sleep on this side: a wait, the event
+// loop that watches it, and anyone polling its fd (the peer is gone).
+func (s *side) wakeAll() {
+	s.interrupt()
+	s.wakeOwn()
+}
+
+// setWake installs (or, with nil, removes) the function that wakes the
+// event loop watching the side.
+func (s *side) setWake(wake func()) {
+	if wake == nil {
+		s.loopWake.Store(nil)
+		return
+	}
+	s.loopWake.Store(&wake)
 }
 
 // close marks the side closed, keeps its counters, publishes the close in
@@ -163,19 +185,19 @@ func (s *side) close(stats func() Stats, ringClose func() bool) error {
 	if s.state.closed() {
 		return nil
 	}
-	// The ring's close comes first: once state.close marks the side
-	// closed, a blocking call that ends may release the channel (closing
-	// its fds, which the peer takes for a hang-up) at once, and the peer
-	// must find the clean close in the ring by then (io.EOF or ErrClosed,
-	// not ErrPeerGone). ringClose is idempotent on its own.
+	// The ring's close comes first: once the side is marked closed, a
+	// blocking call that ends may release the channel, and the peer must
+	// find the clean close in the ring by then (io.EOF or ErrClosed, not
+	// ErrPeerGone). ringClose is idempotent on its own.
 	wake := ringClose()
-	first, release := s.state.close()
-	if !first {
+	// The closer counts as a call in progress until it is done with the
+	// fds (signal, wakeOwn): whichever of it and the blocking calls ends
+	// last releases them, so nothing here touches a closed fd number that
+	// the process may have reused.
+	if !s.state.beginClose() {
 		return nil
 	}
 	var err error
-	// After the ring's close the owner publishes nothing more (but a call
-	// already past its closed check): these are the last counters.
 	st := stats()
 	s.last.Store(&st)
 	if wake {
@@ -185,7 +207,7 @@ func (s *side) close(stats func() Stats, ringClose func() bool) error {
 	}
 	s.interrupt()
 	s.wakeOwn()
-	if release {
+	if s.state.exit() {
 		if rerr := s.release(); err == nil {
 			err = rerr
 		}
@@ -304,9 +326,16 @@ func (s *sideState) enter() bool {
 // exit ends a blocking call; true when the caller must release the side.
 func (s *sideState) exit() bool { return s.v.Add(-1) == closedBit }
 
-// close marks the side closed. first is true for the first call; release is
-// true when no blocking call is in progress, so the caller releases now.
-func (s *sideState) close() (first, release bool) {
-	old := s.v.Or(closedBit)
-	return old&closedBit == 0, old == 0
+// beginClose marks the side closed and registers the closer as a call in
+// progress (ended with exit); false when it was closed already.
+func (s *sideState) beginClose() bool {
+	for {
+		v := s.v.Load()
+		if v&closedBit != 0 {
+			return false
+		}
+		if s.v.CompareAndSwap(v, (v|closedBit)+1) {
+			return true
+		}
+	}
 }

@@ -146,6 +146,9 @@ func (l *Loop) Watch(src Source, h Handler, interest Interest) (Token, error) {
 		l.freeSlot(tok.slot)
 		return Token{}, fmt.Errorf("loop: watch fd %d: %w", fd, err)
 	}
+	if ws, ok := src.(WakeSource); ok {
+		ws.SetWake(l.wakeup)
+	}
 	return tok, nil
 }
 
@@ -186,6 +189,9 @@ func (l *Loop) Unwatch(tok Token) error {
 // fd was already closed (ENOENT, EBADF) is freed all the same.
 func (l *Loop) forget(idx uint32) error {
 	fd := l.slots[idx].fd
+	if ws, ok := l.slots[idx].ring.(WakeSource); ok {
+		ws.SetWake(nil)
+	}
 	err := l.setInterest(idx, 0)
 	l.freeSlot(idx)
 	if err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EBADF) {
@@ -547,6 +553,10 @@ func (l *Loop) release() error {
 			s.conn.closeWith(ErrClosed)
 		case kindListener:
 			errs = append(errs, s.ln.Close())
+		case kindSource:
+			if ws, ok := s.ring.(WakeSource); ok {
+				ws.SetWake(nil)
+			}
 		}
 	}
 	errs = append(errs, l.poller.close())

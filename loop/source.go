@@ -32,6 +32,19 @@ type EdgeSource interface {
 	EdgeTriggered() bool
 }
 
+// WakeSource is an optional extension of RingSource for a source whose
+// state can change without a signal on its fd: closed from another
+// goroutine, or its peer's death noticed elsewhere. Watch gives it a
+// function that wakes the loop (safe from any goroutine, coalesced), and
+// Unwatch (or the loop's Close) takes it back with nil. The source calls it
+// when it must be looked at; the loop then runs a round, in which it calls
+// Ready on every ring and the handler of each ready one. The fdring
+// package's Sender and Receiver implement it.
+type WakeSource interface {
+	RingSource
+	SetWake(wake func())
+}
+
 // Handler receives the events of a watched Source. It runs on the loop
 // goroutine; tok is the Token Watch returned, ev the readiness observed.
 type Handler interface {

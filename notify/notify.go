@@ -270,3 +270,23 @@ func ignoreEINTR(call func() error) error {
 		}
 	}
 }
+
+// ShutRead shuts n's fd for reading when it is a socket (a notifier over a
+// connection to another process): every waiter on it then sees end of file
+// (ErrHangup) and wakes. It never touches a closed fd: it holds n's lock
+// against Close (ErrClosed after it). Other kinds: errors.ErrUnsupported.
+func ShutRead(n Notifier) error {
+	f, ok := n.(*fdNotifier)
+	if !ok || !f.rkind.socket() {
+		return errors.ErrUnsupported
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return ErrClosed
+	}
+	if err := unix.Shutdown(f.rfd, unix.SHUT_RD); err != nil {
+		return fmt.Errorf("notify: shutdown fd %d: %w", f.rfd, err)
+	}
+	return nil
+}
