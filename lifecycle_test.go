@@ -576,10 +576,16 @@ type lcSide interface {
 	EdgeTriggered() bool
 	Cap() int
 	Stats() fdring.Stats
+	SetWake(func())
 }
 
 func lcSideCases(s lcSide, capacity int, before fdring.Stats) []lcCase {
 	return []lcCase{
+		{"SetWake", func(t *testing.T) {
+			// A loop may still install or take back its wake function.
+			s.SetWake(func() {})
+			s.SetWake(nil)
+		}},
 		{"Cap", func(t *testing.T) {
 			if c := s.Cap(); c != capacity {
 				t.Errorf("Cap after Close = %d, want %d", c, capacity)

@@ -246,6 +246,9 @@ func drainCount(fd int, kind fdKind) (bool, error) {
 		switch {
 		case err == unix.EAGAIN:
 			return got, nil
+		case err == unix.ECONNRESET:
+			// A socket whose peer closed with messages of ours unread.
+			return got, ErrHangup
 		case err != nil:
 			return got, err
 		case n == 0:
