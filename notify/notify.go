@@ -230,6 +230,14 @@ const maxDrainReads = 1024
 // read with MSG_DONTWAIT, so the read cannot block even if the peer, which
 // may share the open file description, cleared O_NONBLOCK.
 func drainCount(fd int, kind fdKind) (bool, error) {
+	if kind == kindPacket {
+		return drainPackets(fd)
+	}
+	return drainLoop(fd, kind)
+}
+
+// drainLoop is drainCount with one read or recv per call.
+func drainLoop(fd int, kind fdKind) (bool, error) {
 	var buf [1024]byte
 	got := false
 	for range maxDrainReads {

@@ -9,3 +9,7 @@ func recvDontwait(fd int, buf []byte) (int, error) {
 	n, _, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT)
 	return n, err
 }
+
+// drainPackets is drainCount's loop for datagram and seqpacket sockets
+// where recvmmsg is not available.
+func drainPackets(fd int) (bool, error) { return drainLoop(fd, kindPacket) }
