@@ -72,13 +72,14 @@ func DialContext[T any](ctx context.Context, path string, capacity int, opts ...
 	if err != nil {
 		return nil, fmt.Errorf("fdring: dial: %w", err)
 	}
+	r.SetShared()
 
 	if err := conn.SetDeadline(handshakeDeadline(ctx)); err != nil {
 		return nil, fmt.Errorf("fdring: dial: %w", err)
 	}
 	stop := cancelConn(ctx, conn.SetDeadline)
 	defer stop()
-	if err := shm.SendFds(conn, newHello(desc, capacity, size).encode(), region.Fd()); err != nil {
+	if err := shm.SendFds(conn, newHello(desc, capacity, size, r.SharedPlain()).encode(), region.Fd()); err != nil {
 		return nil, fmt.Errorf("fdring: dial: %w", handshakeErr(ctx, err))
 	}
 	buf := make([]byte, replySize+1)

@@ -6,5 +6,5 @@ import "github.com/fdring/fdring/ring"
 // elements of T.
 func EncodeHello[T any](capacity int) []byte {
 	d, _ := ring.Describe[T]()
-	return newHello(d, capacity, ring.Size[T](capacity)).encode()
+	return newHello(d, capacity, ring.Size[T](capacity), false).encode()
 }

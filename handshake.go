@@ -38,8 +38,9 @@ import (
 // at all.
 //
 // flagPlainStores says that the sender of the message publishes its ring
-// index with plain stores (ring.PlainStores), so the other side must make
-// a global membarrier before it sleeps (ring.Ring.SetRemotePeer).
+// index with plain stores, so the other side must make a global membarrier
+// before it sleeps (ring.Ring.SetRemotePeer). This package does not set it
+// today (ring.Ring.SetShared says why) but honours it from a peer.
 const (
 	helloSize       = 48
 	replySize       = 16
@@ -73,8 +74,9 @@ type hello struct {
 	memSize     uint64
 }
 
-// newHello describes a ring of capacity elements of T made by this process.
-func newHello(desc ring.TypeInfo, capacity, memSize int) hello {
+// newHello describes a ring of capacity elements of T made by this
+// process, which publishes its index with plain stores if plain.
+func newHello(desc ring.TypeInfo, capacity, memSize int, plain bool) hello {
 	h := hello{
 		version:     protoVersion,
 		elemSize:    uint32(desc.Size),
@@ -83,7 +85,7 @@ func newHello(desc ring.TypeInfo, capacity, memSize int) hello {
 		fingerprint: desc.Fingerprint,
 		memSize:     uint64(memSize),
 	}
-	if ring.PlainStores() {
+	if plain {
 		h.flags |= flagPlainStores
 	}
 	return h
@@ -155,10 +157,11 @@ type reply struct {
 	flags  uint32
 }
 
-// newReply is this process's answer with status.
-func newReply(status uint32) reply {
+// newReply is this process's answer with status; plain: it publishes its
+// index with plain stores.
+func newReply(status uint32, plain bool) reply {
 	r := reply{status: status}
-	if ring.PlainStores() {
+	if plain {
 		r.flags |= flagPlainStores
 	}
 	return r

@@ -248,7 +248,7 @@ func handshakeAccept[T any](ctx context.Context, conn *net.UnixConn, peers peerP
 		}
 	}()
 	reject := func(status uint32, err error) error {
-		conn.Write(newReply(status).encode())
+		conn.Write(newReply(status, false).encode())
 		return err
 	}
 	h, err := decodeHello(buf[:n])
@@ -279,8 +279,9 @@ func handshakeAccept[T any](ctx context.Context, conn *net.UnixConn, peers peerP
 	if uint64(r.Cap()) != h.capacity {
 		return nil, reject(replyBad, fmt.Errorf("%w: header capacity %d, hello says %d", ErrHandshake, r.Cap(), h.capacity))
 	}
+	r.SetShared()
 	r.SetRemotePeer(h.flags&flagPlainStores != 0)
-	if _, err := conn.Write(newReply(replyOK).encode()); err != nil {
+	if _, err := conn.Write(newReply(replyOK, r.SharedPlain()).encode()); err != nil {
 		return nil, fmt.Errorf("%w: the producer hung up during the handshake: %w", ErrHandshake, err)
 	}
 	if !stop() && ctx.Err() != nil {

@@ -42,8 +42,7 @@ func (f fenceKind) wait() bool {
 var (
 	fenceOnce sync.Once
 	// plainStores is decided once, before the first ring exists (Init and
-	// Open ask PlainStores), and never changes: storeRelease reads it on
-	// every publish.
+	// Open ask PlainStores), and never changes: each side copies it.
 	plainStores bool
 )
 

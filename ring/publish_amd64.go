@@ -7,8 +7,9 @@ import (
 	"unsafe"
 )
 
-// storeRelease publishes an index. With plain stores enabled (membarrier is
-// available, see PlainStores) it is a plain MOV: on x86 (TSO) a store is
+// storeRelease publishes an index. With plain (the side's setting: this
+// process registered membarrier, see PlainStores, and the ring is not
+// shared with another process, see SetShared) it is a plain MOV: on x86 (TSO) a store is
 // never reordered with earlier stores, so the elements written before it
 // are visible no later than the index; and Go's compiler keeps stores in
 // program order (they are chained through memory in SSA) and does not
@@ -19,8 +20,8 @@ import (
 //
 // It must stay small enough to be inlined: a call would add stores (a
 // return address, spills) to every publish.
-func storeRelease(p *atomic.Uint64, v uint64) {
-	if plainStores {
+func storeRelease(p *atomic.Uint64, v uint64, plain bool) {
+	if plain {
 		*(*uint64)(unsafe.Pointer(p)) = v
 		return
 	}

@@ -8,7 +8,7 @@ import "sync/atomic"
 // arm64 STLR (a release store that no later LDAR overtakes), elsewhere what
 // sync/atomic provides, and under the race detector, which must see the
 // happens-before edge. No fence is then needed (see ring.go).
-func storeRelease(p *atomic.Uint64, v uint64) { p.Store(v) }
+func storeRelease(p *atomic.Uint64, v uint64, _ bool) { p.Store(v) }
 
 // canPublishPlain: this build never publishes with plain stores.
 const canPublishPlain = false

@@ -65,9 +65,13 @@
 // of an atomic store), indices are published with atomic.Store, a
 // sequentially consistent store, and no fence is needed: the original
 // argument (C1 and P1 are stores, C3 and P2 loads of the other's word, and
-// all four are in one total order) holds. PlainStores reports which mode this
-// process uses; across processes each side tells the other in the handshake
-// and fences only if the peer publishes with plain stores (SetRemotePeer).
+// all four are in one total order) holds. PlainStores reports whether this
+// process can use plain stores. A ring shared with another process
+// (SetShared) publishes with sequentially consistent stores anyway: the
+// fence across processes interrupts the peer's CPU once per sleep, which
+// cost bulk transfers more than the plain stores saved. Each side tells the
+// other in the handshake, and fences only if the peer says it publishes
+// with plain stores (SetRemotePeer).
 // On arm64 atomic.Store is STLR and atomic.Load LDAR, which never reorder,
 // so arm64 always uses them and never fences.
 //
@@ -164,6 +168,7 @@ type Sender[T any] struct {
 	// above found the receiver's process gone (PeerGone). Checked on the
 	// fast path (this cache line; written once each).
 	halt     atomic.Uint32
+	plain    bool // publish with a plain store (see storeRelease and SetShared)
 	stopped  bool // the peer closed, the ring is corrupt or we closed: no room beyond limit
 	reserved int  // length of the slice the last Reserve returned
 	r        *Ring[T]
@@ -178,6 +183,7 @@ type Receiver[T any] struct {
 	head     uint64 // private: our index
 	avail    uint64 // cached tail; head == avail means "empty or stopped"
 	closed   atomic.Bool
+	plain    bool // publish with a plain store (see storeRelease and SetShared)
 	stopped  bool
 	peerDone bool // the producer closed and we saw its final tail
 	peeked   int
@@ -204,6 +210,24 @@ func (r *Ring[T]) Err() error {
 	}
 	return nil
 }
+
+// SetShared declares that the other side of this ring runs in another
+// process. Both sides of this view then publish with sequentially
+// consistent stores, so the peer needs no fence before it sleeps: the
+// fence across processes (membarrier GLOBAL_EXPEDITED) interrupts every
+// CPU that runs a thread of either process, the peer's busy copy
+// included, once per sleep, and measured here that cost bulk transfers
+// between processes 12-19%, more than the plain stores saved. Call it
+// before either side is used; SharedPlain reports (false) what to tell
+// the peer. SetRemotePeer says what the peer does.
+func (r *Ring[T]) SetShared() {
+	r.tx.plain, r.rx.plain = false, false
+}
+
+// SharedPlain reports whether this view publishes with plain stores once
+// shared (SetShared): never, today. It is what a process tells its peer
+// in the handshake.
+func (r *Ring[T]) SharedPlain() bool { return r.tx.plain }
 
 // SetRemotePeer declares that the other side of this ring runs in another
 // process, which publishes its index with plain stores (peerPlain, that
@@ -236,8 +260,9 @@ func (r *Ring[T]) init(hdr *header, mem []byte, capacity, head, tail uint64) {
 	// keeps the mapping until nothing can touch it (fdring: until the side
 	// is unreachable).
 	r.data = unsafe.Slice((*T)(unsafe.Pointer(&mem[headerSize])), int(capacity))
-	r.tx = Sender[T]{hdr: hdr, data: r.data, mask: r.mask, tail: tail, limit: head + capacity, r: r}
-	r.rx = Receiver[T]{hdr: hdr, data: r.data, mask: r.mask, head: head, avail: tail, r: r}
+	plain := PlainStores()
+	r.tx = Sender[T]{hdr: hdr, data: r.data, mask: r.mask, tail: tail, limit: head + capacity, plain: plain, r: r}
+	r.rx = Receiver[T]{hdr: hdr, data: r.data, mask: r.mask, head: head, avail: tail, plain: plain, r: r}
 }
 
 // ---- Sender ----
@@ -278,7 +303,7 @@ func (s *Sender[T]) Push(fill func(free []T) int) (n int, res Result) {
 	}
 	s.tail += uint64(n)
 	h := s.hdr
-	storeRelease(&h.tail, s.tail)
+	storeRelease(&h.tail, s.tail, s.plain)
 	if st := h.rxState.Load(); st != stateRunning {
 		return n, s.peerState(st)
 	}
@@ -332,7 +357,7 @@ func (s *Sender[T]) Commit(n int) Result {
 	}
 	s.tail += uint64(n)
 	h := s.hdr
-	storeRelease(&h.tail, s.tail)
+	storeRelease(&h.tail, s.tail, s.plain)
 	if st := h.rxState.Load(); st != stateRunning {
 		return s.peerState(st)
 	}
@@ -524,7 +549,7 @@ func (r *Receiver[T]) Pull(read func(data []T) int) (n int, res Result) {
 	}
 	r.head += uint64(n)
 	h := r.hdr
-	storeRelease(&h.head, r.head)
+	storeRelease(&h.head, r.head, r.plain)
 	if st := h.txState.Load(); st != stateRunning {
 		return n, r.peerState(st)
 	}
@@ -574,7 +599,7 @@ func (r *Receiver[T]) Release(n int) Result {
 	}
 	r.head += uint64(n)
 	h := r.hdr
-	storeRelease(&h.head, r.head)
+	storeRelease(&h.head, r.head, r.plain)
 	if st := h.txState.Load(); st != stateRunning {
 		return r.peerState(st)
 	}
