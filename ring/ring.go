@@ -451,7 +451,7 @@ func (s *Sender[T]) Arm() bool {
 	if s.Ready() {
 		return true
 	}
-	if !declare(s.r, &s.hdr.txState, s.Closed(), "txState") {
+	if !declare(s.r, &s.hdr.txState, s.Closed, "txState") {
 		s.stop()
 		return true
 	}
@@ -723,7 +723,7 @@ func (r *Receiver[T]) Arm() bool {
 	if r.Ready() {
 		return true
 	}
-	if !declare(r.r, &r.hdr.rxState, r.closed.Load(), "rxState") {
+	if !declare(r.r, &r.hdr.rxState, r.Closed, "rxState") {
 		r.stop()
 		return true
 	}
@@ -785,14 +785,17 @@ func (r *Receiver[T]) Received() uint64 { return r.hdr.head.Load() }
 // waiting (an earlier declaration whose wakeup is still due) counts as
 // declared; a word closed by this side's own Close reports false without
 // corruption (the caller sees the closed side).
-func declare[T any](r *Ring[T], own *atomic.Uint32, closed bool, name string) bool {
+func declare[T any](r *Ring[T], own *atomic.Uint32, closed func() bool, name string) bool {
 	if own.CompareAndSwap(stateRunning, stateWaiting) {
 		return true
 	}
 	switch st := own.Load(); {
 	case st == stateWaiting:
 		return true
-	case st == stateClosed && closed:
+	case st == stateClosed && closed():
+		// Our own Close (which sets the flag before the word) won the
+		// race with this declaration: loaded after the word, the flag is
+		// set if it was.
 		return false
 	case st == stateRunning:
 		// The peer claimed a wakeup between our CAS and this load: try
