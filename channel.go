@@ -24,12 +24,11 @@ type channel[T any] struct {
 	spin  time.Duration
 
 	refs       atomic.Int32
-	gone       atomic.Bool  // the peer process died (liveness watch or a hangup on the wakeup socket)
-	peerClosed func() bool  // the peer closed its side cleanly (then its hangup is no death)
-	peerGone   func()       // run once when the peer is found gone (the producer marks the receiver closed)
-	wakeAll    func()       // interrupts local waits, so they re-check after the peer died
-	shutdown   func()       // stops whatever may still signal the notifiers
-	release    func() error // extra cleanup after the notifiers are closed
+	gone       atomic.Bool // the peer process died (liveness watch or a hangup on the wakeup socket)
+	peerClosed func() bool // the peer closed its side cleanly (then its hangup is no death)
+	peerGone   func()      // tells the ring the peer is gone (the producer's Send stops)
+	wakeAll    func()      // wakes local waits, the watching loop and pollers of the fd, to re-check
+	shutdown   func()      // stops whatever may still signal the notifiers
 
 	// Across processes: the mapping (retired by the owner's first call
 	// after Close, see side).
@@ -102,12 +101,7 @@ func (c *channel[T]) close() error {
 	if c.shutdown != nil {
 		c.shutdown()
 	}
-	var errs []error
-	errs = append(errs, c.closeNotifiers())
-	if c.release != nil {
-		errs = append(errs, c.release())
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := c.closeNotifiers(); err != nil {
 		return fmt.Errorf("fdring: close: %w", err)
 	}
 	return nil

@@ -101,7 +101,8 @@ func DialContext[T any](ctx context.Context, path string, capacity int, opts ...
 	r.SetRemotePeer(rep.flags&flagPlainStores != 0)
 	region.CloseFd() // the mapping stays; the consumer has its own fd
 
-	s, err := remoteSide(conn, r, region, cfg.spin, newSender[T])
+	tx := r.Sender()
+	s, err := remoteSide(conn, r, region, cfg.spin, newSender[T], tx.ReceiverClosed, tx.PeerGone)
 	if err != nil {
 		return nil, fmt.Errorf("fdring: dial: %w", err)
 	}
@@ -114,8 +115,11 @@ func DialContext[T any](ctx context.Context, path string, capacity int, opts ...
 // next call retires it, see side) until nothing refers to the ring any
 // more; a cleanup then unmaps it (and closes the wakeup fd if Close left
 // that to an owner that never came back).
+//
+// peerClosed reports that the peer closed its side of the ring cleanly;
+// peerGone (may be nil) tells this side's ring that the peer is gone.
 func remoteSide[T any, S interface{ wakeAll() }](conn *net.UnixConn, r *ring.Ring[T], region *shm.Region, spin time.Duration,
-	newSide func(*channel[T]) S) (_ S, err error) {
+	newSide func(*channel[T]) S, peerClosed func() bool, peerGone func()) (_ S, err error) {
 	var zero S
 	fd, err := dupConnFd(conn)
 	if err != nil {
@@ -135,14 +139,9 @@ func remoteSide[T any, S interface{ wakeAll() }](conn *net.UnixConn, r *ring.Rin
 		}
 		return zero, err
 	}
-	c := &channel[T]{ring: r, data: wake, space: wake, spin: spin, region: region}
-	tx, rx := r.Sender(), r.Receiver()
-	var side S = newSide(c)
-	if _, ok := any(side).(*Sender[T]); ok {
-		c.peerClosed, c.peerGone = tx.ReceiverClosed, tx.PeerGone
-	} else {
-		c.peerClosed = rx.SenderClosed
-	}
+	c := &channel[T]{ring: r, data: wake, space: wake, spin: spin, region: region,
+		peerClosed: peerClosed, peerGone: peerGone}
+	side := newSide(c)
 	c.refs.Store(1)
 	c.wakeAll = side.wakeAll
 	if err := c.watchPeer(pidfd, fd); err != nil {

@@ -288,7 +288,7 @@ func handshakeAccept[T any](ctx context.Context, conn *net.UnixConn, peers peerP
 		return nil, ctx.Err()
 	}
 	conn.SetDeadline(time.Time{})
-	return remoteSide(conn, r, region, DefaultSpin, newReceiver[T])
+	return remoteSide(conn, r, region, DefaultSpin, newReceiver[T], r.Receiver().SenderClosed, nil)
 }
 
 func acceptErr(err error) error {
