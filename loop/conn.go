@@ -7,6 +7,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/fdring/fdring/internal/sys"
 	"golang.org/x/sys/unix"
 )
 
@@ -201,7 +202,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	}
 	done := 0
 	if c.Buffered() == 0 {
-		n, err := eintr(func() (int, error) { return unix.Write(c.fd, p) })
+		n, err := sys.IgnoringEINTRValue(func() (int, error) { return unix.Write(c.fd, p) })
 		switch {
 		case err == nil:
 			done = n
@@ -294,7 +295,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n, err := eintr(func() (int, error) { return unix.Read(c.fd, p) })
+	n, err := sys.IgnoringEINTRValue(func() (int, error) { return unix.Read(c.fd, p) })
 	switch {
 	case err == unix.EAGAIN:
 		return 0, nil
@@ -336,7 +337,7 @@ func (c *Conn) read() {
 	}
 	buf := c.l.readBuf
 	for range maxReadsPerEvent {
-		n, err := eintr(func() (int, error) { return unix.Read(c.fd, buf) })
+		n, err := sys.IgnoringEINTRValue(func() (int, error) { return unix.Read(c.fd, buf) })
 		switch {
 		case err == unix.EAGAIN:
 			return
@@ -361,7 +362,7 @@ func (c *Conn) read() {
 
 func (c *Conn) flush() {
 	for c.off < len(c.out) {
-		n, err := eintr(func() (int, error) { return unix.Write(c.fd, c.out[c.off:]) })
+		n, err := sys.IgnoringEINTRValue(func() (int, error) { return unix.Write(c.fd, c.out[c.off:]) })
 		if err == unix.EAGAIN {
 			break
 		}

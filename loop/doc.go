@@ -6,8 +6,8 @@
 //
 // On Linux the loop uses epoll (level-triggered); elsewhere, and on Linux with
 // WithPoll, poll(2). Both fill one small internal contract (poller.go); there
-// is one loop above them. The loop's own waker is an eventfd on Linux and a
-// pipe elsewhere.
+// is one loop above them. The loop's own waker is a notify.Notifier (an
+// eventfd on Linux, a pipe elsewhere), the kind of wakeup fd the rings use.
 //
 // # Goroutines
 //
@@ -116,7 +116,7 @@
 // The loop goroutine's state has no lock. The cross-goroutine parts use,
 // in this order when nested: Group.mu (a Group's running state, held by
 // Group.Stop), Loop.lifeMu (running/closed, and the stop request against
-// the end of Run), Loop.postMu (the Post queue), Loop.wakeMu (the wake fd's
-// lifetime, read-held by a signaller). No lock is held while user code
-// runs.
+// the end of Run), Loop.postMu (the Post queue), the wake Notifier's lock
+// (its fd's lifetime, read-held by a signaller). No lock is held while user
+// code runs.
 package loop

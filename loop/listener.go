@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/fdring/fdring/internal/sys"
 	"golang.org/x/sys/unix"
 )
 
@@ -100,7 +101,7 @@ func openListener(network, address string) (int, net.Addr, socketFile, error) {
 	if err != nil {
 		return -1, nil, socketFile{}, err
 	}
-	fd, err := socket(family, unix.SOCK_STREAM, 0)
+	fd, err := sys.Socket(family, unix.SOCK_STREAM, 0)
 	if err != nil {
 		return -1, nil, socketFile{}, os.NewSyscallError("socket", err)
 	}
@@ -213,7 +214,7 @@ func (ln *Listener) handle() {
 		return // backing off: an event from before the socket was unwatched
 	}
 	for i := 0; i < l.cfg.acceptBatch && !ln.closed; i++ {
-		fd, _, err := accept(ln.fd)
+		fd, _, err := sys.Accept(ln.fd)
 		switch {
 		case err == unix.EAGAIN:
 			return // drained

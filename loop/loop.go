@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fdring/fdring/notify"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,7 +20,8 @@ import (
 // running). The fields below "any goroutine" are atomics or guarded by the
 // mutex named next to them.
 //
-// Lock order: (Group.mu,) lifeMu, then postMu, then wakeMu. No lock is held
+// Lock order: (Group.mu,) lifeMu, then postMu, then the wake Notifier's own
+// lock (inside its Signal and Close). No lock is held
 // while user code runs.
 //
 // One round (round):
@@ -48,7 +50,7 @@ import (
 type Loop struct {
 	cfg    config
 	poller poller
-	wake   *wakeFD
+	wake   notify.Notifier // the loop's wake fd (waker.go)
 	base   time.Time
 
 	lastPoll time.Duration // since base, of the last poller.wait (loop goroutine only)
@@ -81,9 +83,6 @@ type Loop struct {
 	incoming   []handoff // connections handed over by a Group's listener
 	postClosed bool
 
-	wakeMu     sync.RWMutex // guards wakeClosed and the wake fd's lifetime
-	wakeClosed bool
-
 	lifeMu   sync.Mutex // guards running, closed, released; orders Stop against Run's end
 	running  bool
 	closed   bool
@@ -101,13 +100,13 @@ func New(opts ...Option) (*Loop, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := newWakeFD()
+	w, err := notify.New()
 	if err != nil {
 		p.close()
-		return nil, err
+		return nil, fmt.Errorf("loop: wake fd: %w", err)
 	}
-	if err := p.add(w.fd(), wakeToken, Readable); err != nil {
-		w.close()
+	if err := p.add(w.Fd(), wakeToken, Readable); err != nil {
+		w.Close()
 		p.close()
 		return nil, fmt.Errorf("loop: register waker: %w", err)
 	}
@@ -458,9 +457,9 @@ func (l *Loop) prepareSleep() int {
 // dispatch delivers one poller event.
 func (l *Loop) dispatch(e pollEvent) {
 	if e.tok == wakeToken {
-		// The fd is level-triggered: if draining fails, the next poll
+		// The fd is level-triggered: if clearing fails, the next poll
 		// reports it again; there is nothing better to do here.
-		_ = l.wake.drain()
+		_ = l.wake.Clear()
 		return
 	}
 	s := l.live(e.tok)
@@ -560,10 +559,8 @@ func (l *Loop) release() error {
 		}
 	}
 	errs = append(errs, l.poller.close())
-	l.wakeMu.Lock()
-	l.wakeClosed = true
-	errs = append(errs, l.wake.close())
-	l.wakeMu.Unlock()
+	// The Notifier's Close waits for a Signal in flight (see waker.go).
+	errs = append(errs, l.wake.Close())
 	// Last, after every OnClose above ran (they may have added timers or
 	// queued closes): from here on Token and Timer methods see a closed
 	// loop instead of indexing released tables.

@@ -26,10 +26,13 @@ import (
 // after that leaves the fd readable and costs one spurious round, nothing
 // more.
 //
-// The wake fd is closed by Loop.release. wakeMu (read-held around the write,
-// write-held around the close) keeps a late signaller from writing into a
-// closed, possibly reused, fd number. It is taken only on the slow path, when
-// the loop really sleeps.
+// The wake fd is a notify.Notifier (notify.New: an eventfd on Linux, a
+// pipe elsewhere), the same kind the rings use, so its signal, clear and
+// close live in one place. Loop.release closes it; the Notifier's Close
+// waits for a Signal in flight and later Signals fail with notify.ErrClosed
+// (ignored here: a closed loop needs no wakeup), so a late signaller never
+// writes into a closed, possibly reused, fd number. Its lock is taken only
+// on the slow path, when the loop really sleeps.
 
 const (
 	stateAwake uint32 = iota
@@ -42,14 +45,10 @@ func (l *Loop) wakeup() {
 	if l.state.Load() != stateSleeping || !l.state.CompareAndSwap(stateSleeping, stateWoken) {
 		return
 	}
-	l.wakeMu.RLock()
-	if !l.wakeClosed {
-		// An error here (other than "already signalled", handled inside)
-		// would mean the fd is broken; there is nobody to report it to,
-		// and the loop's next poll reports the broken fd itself.
-		_ = l.wake.signal()
-	}
-	l.wakeMu.RUnlock()
+	// ErrClosed: the loop was released and needs no wakeup. Any other
+	// error would mean the fd is broken; there is nobody to report it to,
+	// and the loop's next poll reports the broken fd itself.
+	_ = l.wake.Signal()
 }
 
 // Waker runs a function on the loop goroutine when woken from any goroutine.
