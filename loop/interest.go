@@ -47,7 +47,9 @@ const (
 	EventReadable Event = 1 << iota
 	// EventWritable: the source may be written without blocking (may be spurious).
 	EventWritable
-	// EventHangup: the peer hung up. Reading drains what is left, then sees EOF.
+	// EventHangup: the peer hung up, or shut its write side down (a
+	// half-close, reported with Readable interest on Linux: EPOLLRDHUP,
+	// POLLRDHUP). Reading drains what is left, then sees EOF.
 	EventHangup
 	// EventError: the source reported an error condition (for a ring source:
 	// WaitClear failed). The next read or write returns it.

@@ -35,7 +35,7 @@ import (
 //     gets WaitClear and its ring is queued; other sources, conns and
 //     listeners get their handler now.
 //  3. Dispatch the queued rings, each once.
-//  4. Run posted functions (and adopt handed-over connections), then due
+//  4. Run posted functions (and adopt the connections a Group queued), then due
 //     timers, then the conn closes handlers deferred (conn.go).
 //  5. Queue every ring whose Ready reports work (O(watched rings), no syscall),
 //     so rings that still have work, or got some while the loop was busy and
@@ -75,12 +75,12 @@ type Loop struct {
 	postPending atomic.Bool
 	stopReq     atomic.Bool
 	closedFlag  atomic.Bool
-	nconns      atomic.Int64 // open conns plus conns being handed to this loop
+	nconns      atomic.Int64 // open conns plus conns queued for this loop
 
 	postMu     sync.Mutex // guards posts, incoming, postClosed
 	posts      []func()
 	postSpare  []func()
-	incoming   []handoff // connections handed over by a Group's listener
+	incoming   []pendingConn // connections a Group's listener queued for this loop
 	postClosed bool
 
 	lifeMu   sync.Mutex // guards running, closed, released; orders Stop against Run's end
@@ -278,7 +278,7 @@ func (l *Loop) runPosts() {
 	l.postMu.Lock()
 	batch := l.posts
 	l.posts = l.postSpare[:0]
-	var conns []handoff
+	var conns []pendingConn
 	if len(l.incoming) > 0 {
 		conns, l.incoming = l.incoming, nil
 	}
@@ -418,8 +418,6 @@ func (l *Loop) round(mayBlock bool) error {
 	return nil
 }
 
-// prepareSleep returns the poll timeout for this round; when it is not zero
-// the loop has declared itself sleeping (waker.go).
 // fdPollInterval bounds how long fd sources wait while rings keep the loop
 // busy: a round that does not block polls the fds only if this much time
 // passed since the last poll, so a loop fed by rings (or a spin that found
@@ -427,10 +425,19 @@ func (l *Loop) round(mayBlock bool) error {
 // long for service.
 const fdPollInterval = 20 * time.Microsecond
 
+// fdPollDue reports whether a round that does not block should poll the
+// fds: fdPollInterval passed since the last poll.
 func (l *Loop) fdPollDue() bool {
 	return time.Since(l.base)-l.lastPoll >= fdPollInterval
 }
 
+// prepareSleep returns the poll timeout for this round, in milliseconds
+// (-1: no timer, block until an event). It is zero, and the loop does not
+// block, when rings are queued, posts are pending, a stop was asked, a
+// timer is due, the spin (WithSpin) found work, or arming the rings found
+// some. Otherwise it declares the loop sleeping (waker.go), re-checks the
+// cross-goroutine reasons not to sleep, and returns the earliest timer's
+// timeout; the caller must store stateAwake once the poll returns.
 func (l *Loop) prepareSleep() int {
 	if len(l.ready) > 0 || l.postPending.Load() || l.shouldStop() {
 		return 0
@@ -518,7 +525,7 @@ func (l *Loop) Close() error {
 	l.postClosed = true
 	l.posts = nil
 	l.postMu.Unlock()
-	// Connections handed over but not adopted are closed by release.
+	// Connections queued but not adopted are closed by release.
 
 	if running {
 		l.Stop()
