@@ -16,10 +16,10 @@ import (
 // copied once, kernel to ring. Up to 16 reads of at most a chunk per event.
 //
 //   - ring full (Reserve returns nothing): Conn.PauseRead, and watch the
-//     Sender for Writable (the ring's space-ready wakeup). The socket's data
+//     Sender (turn its ring interest on: the ring's space-ready wakeup). The socket's data
 //     stays in the kernel and TCP flow control throttles the peer: the
 //     bridge buffers nothing outside the ring.
-//   - space: Modify the Sender's interest back to 0 and Conn.ResumeRead;
+//   - space: turn the Sender's interest off again and Conn.ResumeRead;
 //     the loop reports the socket readable again.
 //
 // On the peer's EOF the bridge Closes the Sender at once (the consumer
@@ -51,7 +51,7 @@ func ConnToRing(tx *fdring.Sender[byte], opts ...BridgeOption) *ConnRing {
 
 // OnOpen starts the bridge. The Sender stays watched with no interest until
 // the ring fills.
-func (b *ConnRing) OnOpen(c *loop.Conn) { b.open(c, loop.HandlerFunc(b.onSpace), 0) }
+func (b *ConnRing) OnOpen(c *loop.Conn) { b.open(c, loop.HandlerFunc(b.onSpace), false) }
 
 // OnData is not called for a ReadableHandler. If a wrapping ConnHandler
 // hid OnReadable, the bridge stops with an error rather than buffer
@@ -115,8 +115,8 @@ func (b *ConnRing) pause() {
 	if b.c.PauseRead() != nil {
 		return // the Conn is closing: OnClose follows
 	}
-	// Modify queues the Sender at once if space was freed meanwhile.
-	if b.setRing(loop.Writable) {
+	// Turning it on queues the Sender at once if space was freed meanwhile.
+	if b.setRing(true) {
 		b.backpressure(true)
 	}
 }
@@ -129,7 +129,7 @@ func (b *ConnRing) onSpace(loop.Token, loop.Event) {
 	if free := b.reserve(); b.done || len(free) == 0 {
 		return // stopped, or a spurious event
 	}
-	if !b.setRing(0) || b.c.ResumeRead() != nil {
+	if !b.setRing(false) || b.c.ResumeRead() != nil {
 		return // stopped, or the Conn is closing: OnClose follows
 	}
 	b.backpressure(false)

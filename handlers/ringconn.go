@@ -15,8 +15,8 @@ import (
 // takes what it can and loop.Conn copies the rest into its output buffer.
 // The bridge Releases exactly what Write accepted (all of it, since
 // loop.Conn.Write never refuses an open Conn). Before each write it looks
-// at Conn.Buffered: at the output limit it pauses the ring (Modify to
-// interest 0, so the loop does not spin on a Ready ring), and OnDrain
+// at Conn.Buffered: at the output limit it turns the ring off
+// (loop.SetRingActive, so the loop does not spin on a Ready ring), and OnDrain
 // (loop.DrainHandler: the output was written out completely) resumes it.
 // Pending output therefore stays below limit + chunk, and a paused bridge
 // costs nothing until the socket drains.
@@ -61,7 +61,7 @@ func RingToConn(rx *fdring.Receiver[byte], opts ...BridgeOption) *RingConn {
 // stream (see loop.Conn.SetHalfClose).
 func (b *RingConn) OnOpen(c *loop.Conn) {
 	c.SetHalfClose(true)
-	b.open(c, b, loop.Readable)
+	b.open(c, loop.HandlerFunc(b.serveRing), true)
 }
 
 // OnData discards what the peer sends.
@@ -73,12 +73,12 @@ func (b *RingConn) OnDrain(c *loop.Conn) {
 		return
 	}
 	b.backpressure(false)
-	// Modify queues the ring at once if it has data.
-	b.setRing(loop.Readable)
+	// Turning it on queues the ring at once if it has data.
+	b.setRing(true)
 }
 
-// OnEvent serves the ring: the loop.Handler the Receiver is watched with.
-func (b *RingConn) OnEvent(_ loop.Token, _ loop.Event) {
+// serveRing serves the ring: the handler the Receiver is watched with.
+func (b *RingConn) serveRing(loop.Token, loop.Event) {
 	if b.paused || b.tok.IsZero() {
 		return
 	}
@@ -89,7 +89,7 @@ func (b *RingConn) OnEvent(_ loop.Token, _ loop.Event) {
 			return
 		}
 		if c.Buffered() >= b.cfg.outputLimit {
-			if b.setRing(0) {
+			if b.setRing(false) {
 				b.backpressure(true)
 			}
 			return

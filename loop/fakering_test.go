@@ -34,6 +34,11 @@ type fakeRing struct {
 	mask    uint64
 	w       notify.Notifier
 	pHead   uint64 // producer's cached head
+
+	edge   bool                   // EdgeTriggered's answer (set before watching)
+	wake   atomic.Pointer[func()] // what SetWake set
+	arms   atomic.Uint64          // Arm calls
+	clears atomic.Uint64          // WaitClear calls
 }
 
 func newFakeRing(tb testing.TB, capacity int) *fakeRing {
@@ -114,11 +119,36 @@ func (r *fakeRing) Fd() int { return r.w.Fd() }
 func (r *fakeRing) Ready() bool { return r.tail.Load() != r.head.Load() || r.closed.Load() }
 
 func (r *fakeRing) Arm() bool {
+	r.arms.Add(1)
 	r.waiting.Store(1)
 	return r.Ready()
 }
 
-func (r *fakeRing) WaitClear() error { return r.w.Clear() }
+func (r *fakeRing) WaitClear() error {
+	r.clears.Add(1)
+	return r.w.Clear()
+}
+
+func (r *fakeRing) EdgeTriggered() bool { return r.edge && notify.Edge(r.w) }
+
+func (r *fakeRing) SetWake(wake func()) {
+	if wake == nil {
+		r.wake.Store(nil)
+		return
+	}
+	r.wake.Store(&wake)
+}
+
+// wakeFunc returns what SetWake set, or nil.
+func (r *fakeRing) wakeFunc() func() {
+	if p := r.wake.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// armCount returns how many times the loop armed r.
+func (r *fakeRing) armCount() uint64 { return r.arms.Load() }
 
 // recv consumes everything available; it reports how many and whether the
 // producer closed and everything was consumed.

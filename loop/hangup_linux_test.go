@@ -39,7 +39,7 @@ func TestPeerHalfCloseSeen(t *testing.T) {
 			default:
 			}
 		})
-		if tok, err = l.Watch(FD(fds[0]), h, Readable); err != nil {
+		if tok, err = l.WatchFd(fds[0], h, Readable); err != nil {
 			t.Fatal(err)
 		}
 		r := start(t, l)

@@ -73,6 +73,7 @@ type Loop struct {
 	// Any goroutine.
 	state       atomic.Uint32 // stateAwake, stateSleeping, stateWoken (waker.go)
 	postPending atomic.Bool
+	ringWoken   atomic.Bool // a ring's wake function was called (wakeRing)
 	stopReq     atomic.Bool
 	closedFlag  atomic.Bool
 	nconns      atomic.Int64 // open conns plus conns queued for this loop
@@ -121,44 +122,92 @@ func New(opts ...Option) (*Loop, error) {
 	}, nil
 }
 
-// Watch registers src with interest and returns its Token. h runs on the loop
-// goroutine for each event. If src implements RingSource it is served by the
-// ring protocol (see the package documentation): its handler is called with
-// Event(interest) whenever the ring is Ready. The loop does not own src.
-// Loop goroutine only (or while the loop is not running).
+// Watch registers src and returns its Token: an FD as WatchFd(fd, h,
+// interest) does, a RingSource as WatchRing(src, h, interest != 0) does (a
+// ring's interest is on or off; which direction it names does not matter).
+// Any other Source fails with ErrSourceKind: a type that has Fd but not the
+// whole RingSource (a wrapper around a ring that forwards only Fd) would
+// otherwise be served by raw readiness and never armed, and its wakeups
+// lost. Prefer WatchFd and WatchRing, which say what they register. The
+// loop does not own src. Loop goroutine only (or while the loop is not
+// running).
 func (l *Loop) Watch(src Source, h Handler, interest Interest) (Token, error) {
-	if src == nil || h == nil {
-		return Token{}, errors.New("loop: watch: nil source or handler")
+	switch s := src.(type) {
+	case nil:
+		return Token{}, errors.New("loop: watch: nil source")
+	case RingSource:
+		return l.WatchRing(s, h, interest != 0)
+	case FD:
+		return l.WatchFd(int(s), h, interest)
+	default:
+		return Token{}, fmt.Errorf("loop: watch %T: %w: watch a plain fd with WatchFd (or as a loop.FD), "+
+			"a ring with WatchRing (a RingSource: Fd, Ready, Arm, WaitClear, EdgeTriggered, SetWake)", src, ErrSourceKind)
+	}
+}
+
+// WatchFd registers the plain file descriptor fd with interest and returns
+// its Token; h runs on the loop goroutine for each readiness event (see
+// "Handlers of fd sources" in the package documentation). The loop never
+// closes fd; Unwatch it before closing it. Loop goroutine only (or while
+// the loop is not running).
+func (l *Loop) WatchFd(fd int, h Handler, interest Interest) (Token, error) {
+	if h == nil {
+		return Token{}, errors.New("loop: watch fd: nil handler")
 	}
 	if l.closedFlag.Load() {
-		return Token{}, fmt.Errorf("loop: watch: %w", ErrClosed)
+		return Token{}, fmt.Errorf("loop: watch fd %d: %w", fd, ErrClosed)
 	}
-	fd := src.Fd()
 	tok := l.alloc(kindSource, fd)
-	s := &l.slots[tok.slot]
-	s.h = h
-	s.ring, _ = src.(RingSource)
-	if es, ok := src.(EdgeSource); ok && l.poller.edge() && es.EdgeTriggered() {
-		s.edge = true
-	}
+	l.slots[tok.slot].h = h
 	if err := l.setInterest(tok.slot, interest); err != nil {
 		l.freeSlot(tok.slot)
 		return Token{}, fmt.Errorf("loop: watch fd %d: %w", fd, err)
 	}
-	if ws, ok := src.(WakeSource); ok {
-		ws.SetWake(l.wakeup)
-	}
 	return tok, nil
 }
 
-// Modify changes the interest of a watched source. Interest 0 pauses it: no
-// handler calls until Modify asks for something again. It fails with
+// WatchRing registers one side of a ring and returns its Token. The ring is
+// served by the wakeup protocol (see "Ring sources" in the package
+// documentation): while active, h is called with EventReady whenever the
+// ring is Ready, once per round. active false registers it paused (no
+// calls until SetRingActive turns it on). WatchRing gives src a wake
+// function (RingSource.SetWake), which Unwatch takes back. The loop does
+// not own src. Loop goroutine only (or while the loop is not running).
+func (l *Loop) WatchRing(src RingSource, h Handler, active bool) (Token, error) {
+	if src == nil || h == nil {
+		return Token{}, errors.New("loop: watch ring: nil ring or handler")
+	}
+	if l.closedFlag.Load() {
+		return Token{}, fmt.Errorf("loop: watch ring: %w", ErrClosed)
+	}
+	fd := src.Fd()
+	tok := l.alloc(kindRing, fd)
+	s := &l.slots[tok.slot]
+	s.h = h
+	s.ring = src
+	s.edge = l.poller.edge() && src.EdgeTriggered()
+	if err := l.setInterest(tok.slot, ringInterest(active)); err != nil {
+		l.freeSlot(tok.slot)
+		return Token{}, fmt.Errorf("loop: watch ring fd %d: %w", fd, err)
+	}
+	src.SetWake(l.wakeRing)
+	return tok, nil
+}
+
+// ringInterest is a ring slot's interest for active: Readable for on.
+func ringInterest(active bool) Interest {
+	if active {
+		return Readable
+	}
+	return 0
+}
+
+// Modify changes the interest of a plain fd (WatchFd). Interest 0 pauses
+// it: no handler calls until Modify asks for something again. A ring's
+// Token fails with ErrSourceKind (use SetRingActive). It fails with
 // ErrClosed once the loop was closed. Loop goroutine only.
 func (l *Loop) Modify(tok Token, interest Interest) error {
-	s, err := l.lookup(tok)
-	if err == nil && s.kind != kindSource {
-		err = fmt.Errorf("%w: %v", ErrUnknownToken, tok)
-	}
+	s, err := l.lookupKind(tok, kindSource)
 	if err != nil {
 		return fmt.Errorf("loop: modify: %w", err)
 	}
@@ -168,6 +217,39 @@ func (l *Loop) Modify(tok Token, interest Interest) error {
 	return nil
 }
 
+// SetRingActive turns a ring's interest on or off. Off pauses it: its
+// handler is not called (the ring keeps its work, its fd stays registered)
+// until it is turned on again; on queues it at once if it is Ready. A plain
+// fd's Token fails with ErrSourceKind. It fails with ErrClosed once the
+// loop was closed. Loop goroutine only.
+func (l *Loop) SetRingActive(tok Token, active bool) error {
+	s, err := l.lookupKind(tok, kindRing)
+	if err != nil {
+		return fmt.Errorf("loop: set ring active: %w", err)
+	}
+	if err := l.setInterest(tok.slot, ringInterest(active)); err != nil {
+		return fmt.Errorf("loop: set ring active fd %d: %w", s.fd, err)
+	}
+	return nil
+}
+
+// lookupKind is lookup for a Token that must name a registration of kind
+// (kindSource or kindRing): a Token of the other of the two fails with
+// ErrSourceKind, a conn's or listener's with ErrUnknownToken.
+func (l *Loop) lookupKind(tok Token, kind slotKind) (*slot, error) {
+	s, err := l.lookup(tok)
+	switch {
+	case err != nil:
+		return nil, err
+	case s.kind == kind:
+		return s, nil
+	case s.kind == kindSource || s.kind == kindRing:
+		return nil, fmt.Errorf("%w: %v", ErrSourceKind, tok)
+	default:
+		return nil, fmt.Errorf("%w: %v", ErrUnknownToken, tok)
+	}
+}
+
 // Unwatch removes a registration. It is safe from any handler, including the
 // handler of tok itself; an event for tok still pending in the current batch
 // is not delivered. Unwatch before closing the fd. Once the loop was closed
@@ -175,7 +257,7 @@ func (l *Loop) Modify(tok Token, interest Interest) error {
 // only.
 func (l *Loop) Unwatch(tok Token) error {
 	s, err := l.lookup(tok)
-	if err == nil && s.kind != kindSource {
+	if err == nil && s.kind != kindSource && s.kind != kindRing {
 		err = fmt.Errorf("%w: %v", ErrUnknownToken, tok)
 	}
 	if err != nil {
@@ -188,8 +270,8 @@ func (l *Loop) Unwatch(tok Token) error {
 // fd was already closed (ENOENT, EBADF) is freed all the same.
 func (l *Loop) forget(idx uint32) error {
 	fd := l.slots[idx].fd
-	if ws, ok := l.slots[idx].ring.(WakeSource); ok {
-		ws.SetWake(nil)
+	if r := l.slots[idx].ring; r != nil {
+		r.SetWake(nil)
 	}
 	err := l.setInterest(idx, 0)
 	l.freeSlot(idx)
@@ -200,8 +282,8 @@ func (l *Loop) forget(idx uint32) error {
 }
 
 // setInterest brings the poller registration and the ring bookkeeping of slot
-// idx in line with in. A ring source is always polled for Readable on its fd,
-// whatever direction its owner cares about.
+// idx in line with in. A ring source's fd is polled for Readable (its peer's
+// signal) while the ring is active (in != 0).
 func (l *Loop) setInterest(idx uint32, in Interest) error {
 	s := &l.slots[idx]
 	want := in
@@ -413,6 +495,11 @@ func (l *Loop) round(mayBlock bool) error {
 		l.runTimers()
 	}
 	l.closeDeferred()
+	if l.ringWoken.Load() {
+		// Before the scan: a wake after this store is seen by the next
+		// prepareSleep; one before it, by the scan.
+		l.ringWoken.Store(false)
+	}
 	l.scanRings()
 	l.counts.publish()
 	return nil
@@ -439,7 +526,7 @@ func (l *Loop) fdPollDue() bool {
 // cross-goroutine reasons not to sleep, and returns the earliest timer's
 // timeout; the caller must store stateAwake once the poll returns.
 func (l *Loop) prepareSleep() int {
-	if len(l.ready) > 0 || l.postPending.Load() || l.shouldStop() {
+	if len(l.ready) > 0 || l.mustWake() {
 		return 0
 	}
 	msec := l.timerTimeout()
@@ -454,7 +541,7 @@ func (l *Loop) prepareSleep() int {
 		return 0
 	}
 	l.state.Store(stateSleeping)
-	if l.postPending.Load() || l.shouldStop() {
+	if l.mustWake() {
 		l.state.Store(stateAwake)
 		return 0
 	}
@@ -476,13 +563,11 @@ func (l *Loop) dispatch(e pollEvent) {
 	l.counts.local[cEvents]++
 	switch s.kind {
 	case kindSource:
-		if s.ring == nil {
-			// Interest may have changed earlier in this batch.
-			if ev := e.ev & (Event(s.interest) | EventHangup | EventError); s.interest != 0 && ev != 0 {
-				s.h.OnEvent(e.tok, ev)
-			}
-			return
+		// Interest may have changed earlier in this batch.
+		if ev := e.ev & (Event(s.interest) | EventHangup | EventError); s.interest != 0 && ev != 0 {
+			s.h.OnEvent(e.tok, ev)
 		}
+	case kindRing:
 		if !s.edge {
 			err := s.ring.WaitClear()
 			if s = l.live(e.tok); s == nil {
@@ -559,10 +644,8 @@ func (l *Loop) release() error {
 			s.conn.closeWith(ErrClosed)
 		case kindListener:
 			errs = append(errs, s.ln.Close())
-		case kindSource:
-			if ws, ok := s.ring.(WakeSource); ok {
-				ws.SetWake(nil)
-			}
+		case kindRing:
+			s.ring.SetWake(nil)
 		}
 	}
 	errs = append(errs, l.poller.close())

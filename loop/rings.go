@@ -39,7 +39,7 @@ func (l *Loop) spin() bool {
 	start := time.Now()
 	for i := 1; ; i++ {
 		l.scanRings()
-		if len(l.ready) > 0 || l.postPending.Load() || l.shouldStop() {
+		if len(l.ready) > 0 || l.mustWake() {
 			return true
 		}
 		// Reading the clock costs more than a scan of a few rings.
@@ -91,7 +91,7 @@ func (l *Loop) runRings() {
 		if s.interest == 0 {
 			continue
 		}
-		ev := Event(s.interest) | s.extra
+		ev := EventReady | s.extra
 		s.extra = 0
 		l.counts.local[cRingDispatches]++
 		s.h.OnEvent(tok, ev)

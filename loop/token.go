@@ -37,8 +37,9 @@ var wakeToken = Token{slot: ^uint32(0), gen: ^uint32(0)}
 type slotKind uint8
 
 const (
-	kindFree slotKind = iota
-	kindSource
+	kindFree   slotKind = iota
+	kindSource          // a plain fd (WatchFd)
+	kindRing            // a ring source (WatchRing)
 	kindConn
 	kindListener
 )
@@ -48,7 +49,7 @@ type slot struct {
 	kind       slotKind
 	queued     bool     // a Token for this slot sits in Loop.ready
 	registered Interest // what the poller was told (0: not in the poller)
-	interest   Interest // what the owner asked for
+	interest   Interest // what the owner asked for (a ring: Readable when active)
 	extra      Event    // flags to add to the next ring dispatch (EventError)
 	ringPos    int32    // index in Loop.rings, -1 if not there
 	fd         int

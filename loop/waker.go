@@ -15,8 +15,9 @@ import (
 //	woken    someone moved sleeping -> woken and owes (or made) one signal.
 //
 // The loop, before blocking, stores sleeping and THEN re-checks every reason
-// not to sleep (postPending, stop, cancellation). A waker first publishes its
-// reason (posts appended and postPending stored, or a stop flag) and THEN
+// not to sleep (mustWake: postPending, ringWoken, stop, cancellation). A
+// waker first publishes its reason (posts appended and postPending stored,
+// ringWoken stored, or a stop flag) and THEN
 // loads the state; only the goroutine whose CAS sleeping -> woken succeeds
 // writes the wake fd. Go's atomics are sequentially consistent, so of the two
 // store -> load pairs at least one side sees the other: either the loop sees
@@ -39,6 +40,23 @@ const (
 	stateSleeping
 	stateWoken
 )
+
+// mustWake reports the cross-goroutine reasons not to sleep (see the top
+// of the file).
+func (l *Loop) mustWake() bool {
+	return l.postPending.Load() || l.ringWoken.Load() || l.shouldStop()
+}
+
+// wakeRing is the wake function WatchRing gives a ring (RingSource.SetWake):
+// the ring's state changed without a signal on its fd. The ring published
+// the change before the call; ringWoken is the reason the loop re-checks
+// after it declared sleeping, so a wake between the loop's Arm of the ring
+// and that declaration is not lost; the round that follows calls Ready on
+// every ring. Any goroutine.
+func (l *Loop) wakeRing() {
+	l.ringWoken.Store(true)
+	l.wakeup()
+}
 
 // wakeup makes a sleeping loop return from the poller. Any goroutine.
 func (l *Loop) wakeup() {
