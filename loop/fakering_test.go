@@ -35,10 +35,11 @@ type fakeRing struct {
 	w       notify.Notifier
 	pHead   uint64 // producer's cached head
 
-	edge   bool                   // EdgeTriggered's answer (set before watching)
-	wake   atomic.Pointer[func()] // what SetWake set
-	arms   atomic.Uint64          // Arm calls
-	clears atomic.Uint64          // WaitClear calls
+	edge     bool                   // EdgeTriggered's answer (set before watching)
+	wake     atomic.Pointer[func()] // what SetWake set
+	arms     atomic.Uint64          // Arm calls
+	clears   atomic.Uint64          // WaitClear calls
+	afterArm func()                 // if set, called by Arm after its re-check
 }
 
 func newFakeRing(tb testing.TB, capacity int) *fakeRing {
@@ -121,7 +122,11 @@ func (r *fakeRing) Ready() bool { return r.tail.Load() != r.head.Load() || r.clo
 func (r *fakeRing) Arm() bool {
 	r.arms.Add(1)
 	r.waiting.Store(1)
-	return r.Ready()
+	ready := r.Ready()
+	if r.afterArm != nil {
+		r.afterArm()
+	}
+	return ready
 }
 
 func (r *fakeRing) WaitClear() error {

@@ -311,6 +311,36 @@ func TestRingWakeFunction(t *testing.T) {
 	})
 }
 
+// TestRingWakeBetweenArmAndSleep: a ring woken (closed without a signal,
+// then its wake function called) after the loop armed it but before the
+// loop declared sleeping must keep the loop from blocking. Driven by hand:
+// Arm itself makes the wake, right after its re-check found nothing.
+func TestRingWakeBetweenArmAndSleep(t *testing.T) {
+	l := newLoop(t)
+	r := newFakeRing(t, 8)
+	calls := 0
+	if _, err := l.WatchRing(r, HandlerFunc(func(Token, Event) { calls++ }), true); err != nil {
+		t.Fatal(err)
+	}
+	r.afterArm = func() {
+		r.afterArm = nil
+		r.closed.Store(true)
+		r.wakeFunc()()
+	}
+	if msec := l.prepareSleep(); msec != 0 {
+		t.Fatalf("prepareSleep = %d after a wake during Arm, want 0 (the loop would sleep on a closed ring)", msec)
+	}
+	l.state.Store(stateAwake)
+	for range 2 {
+		if err := l.round(false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls == 0 {
+		t.Fatal("the woken ring's handler was not called")
+	}
+}
+
 // TestRingEdgeTriggered: a ring whose fd is edge-triggered is never cleared
 // on the epoll backend and is cleared on poll(2), and no wakeup is lost
 // either way.
