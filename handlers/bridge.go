@@ -181,6 +181,10 @@ func (b *bridge) backpressure(paused bool) {
 	}
 }
 
+// over reports whether the bridge finished or is stopping (its Conn's
+// OnClose, which finishes it, follows when the running callback returns).
+func (b *bridge) over() bool { return b.done || b.err != nil }
+
 // stop closes the Conn; its OnClose finishes the bridge with err.
 func (b *bridge) stop(err error) {
 	if b.err == nil {

@@ -99,7 +99,12 @@
 // which bounds memory per connection. The peer's FIN flushes pending output,
 // then closes, unless the handler chose half-close (Conn.SetHalfClose): then
 // the FIN only ends reading, and the Conn writes on until CloseWrite or
-// Close. See conn.go for the details.
+// Close. OnClose never runs nested inside another callback: a Conn closed
+// during one (by Close, or by a failed Write) acts closed at once and gets
+// OnClose when that callback returns. A handler that wants to know when its
+// output drained, or that reads the socket itself, installs a hook in
+// OnOpen (Conn.SetOnDrain, Conn.SetOnReadable), so a wrapping handler
+// cannot lose it. See conn.go for the details.
 //
 // A listener that cannot accept for lack of fds or memory (EMFILE, ENFILE,
 // ENOBUFS, ENOMEM) backs off: it stops watching its socket and retries on a

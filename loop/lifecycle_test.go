@@ -396,6 +396,12 @@ func lcLoopAfterClose(t *testing.T, opts []loop.Option, how string) {
 			{"ReadPaused", func(t *testing.T) { conn.ReadPaused() }},
 			{"PeerClosed", func(t *testing.T) { conn.PeerClosed() }},
 			{"SetHalfClose", func(t *testing.T) { conn.SetHalfClose(true) }},
+			{"SetOnDrain", func(t *testing.T) {
+				conn.SetOnDrain(func(*loop.Conn) { t.Error("OnDrain hook called after Close") })
+			}},
+			{"SetOnReadable", func(t *testing.T) {
+				conn.SetOnReadable(func(*loop.Conn) { t.Error("OnReadable hook called after Close") })
+			}},
 			{"PauseRead", func(t *testing.T) { lcWantErr(t, "PauseRead", conn.PauseRead(), loop.ErrClosed) }},
 			{"ResumeRead", func(t *testing.T) { lcWantErr(t, "ResumeRead", conn.ResumeRead(), loop.ErrClosed) }},
 			{"Closed", func(t *testing.T) {

@@ -56,19 +56,20 @@ type Loop struct {
 	lastPoll time.Duration // since base, of the last poller.wait (loop goroutine only)
 
 	// Loop goroutine only.
-	slots     []slot
-	free      []uint32
-	rings     []uint32 // slots of ring sources with non-zero interest
-	ready     []Token  // rings queued for dispatch
-	spare     []Token  // the other ready buffer
-	events    []pollEvent
-	timers    timerHeap
-	timerSeq  uint64
-	readBuf   []byte
-	closing   []*Conn // conns whose close was deferred to the end of the handler
-	cancelled *atomic.Bool
-	counts    counters
-	gone      bool // release ran: no slots, no timers; Token methods fail with ErrClosed
+	slots      []slot
+	free       []uint32
+	rings      []uint32 // slots of ring sources with non-zero interest
+	ready      []Token  // rings queued for dispatch
+	spare      []Token  // the other ready buffer
+	events     []pollEvent
+	timers     timerHeap
+	timerSeq   uint64
+	readBuf    []byte
+	closing    []*Conn // conns whose close waits for the running callback to return (conn.go)
+	inCallback bool    // a round, an OnOpen or a release runs: Conn closes wait (conn.go)
+	cancelled  *atomic.Bool
+	counts     counters
+	gone       bool // release ran: no slots, no timers; Token methods fail with ErrClosed
 
 	// Any goroutine.
 	state       atomic.Uint32 // stateAwake, stateSleeping, stateWoken (waker.go)
@@ -373,6 +374,7 @@ func (l *Loop) runPosts() {
 		batch[i] = nil
 		l.counts.local[cPostsRun]++
 		f()
+		l.afterCallback()
 	}
 	l.postSpare = batch[:0]
 }
@@ -462,6 +464,8 @@ func (l *Loop) Run(ctx context.Context) error {
 // round runs one iteration (see the top of this file). With mayBlock false it
 // never blocks (tests drive the loop this way).
 func (l *Loop) round(mayBlock bool) error {
+	l.inCallback = true
+	defer func() { l.inCallback = false }()
 	msec := 0
 	if mayBlock {
 		msec = l.prepareSleep()
@@ -582,10 +586,10 @@ func (l *Loop) dispatch(e pollEvent) {
 		}
 	case kindConn:
 		s.conn.handle(e.ev)
-		l.closeDeferred()
 	case kindListener:
 		s.ln.handle()
 	}
+	l.afterCallback()
 }
 
 // Close releases everything the loop owns: the poller, the wake fd, and the
@@ -637,6 +641,10 @@ func (l *Loop) release() error {
 		unix.Close(in.fd)
 		l.nconns.Add(-1)
 	}
+	// Closes queued by the last callback first, with their own errors;
+	// then every Conn's OnClose runs as a callback of its own (conn.go).
+	l.closeDeferred()
+	l.inCallback = true
 	for i := range l.slots {
 		s := &l.slots[i]
 		switch s.kind {
@@ -648,6 +656,8 @@ func (l *Loop) release() error {
 			s.ring.SetWake(nil)
 		}
 	}
+	l.inCallback = false
+	l.closeDeferred()
 	errs = append(errs, l.poller.close())
 	// The Notifier's Close waits for a Signal in flight (see waker.go).
 	errs = append(errs, l.wake.Close())

@@ -95,6 +95,7 @@ func (l *Loop) runRings() {
 		s.extra = 0
 		l.counts.local[cRingDispatches]++
 		s.h.OnEvent(tok, ev)
+		l.afterCallback()
 	}
 	l.spare = batch[:0]
 }
