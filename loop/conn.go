@@ -306,8 +306,8 @@ func (c *Conn) handle(ev Event) {
 // Read reads from the socket into p without blocking, for a handler that
 // installed SetOnReadable. It returns (0, nil) when nothing is there now; io.EOF
 // once the peer sent FIN (the Conn then flushes its pending output and
-// closes, as after OnData); any other error closes the Conn after the
-// running handler returns.
+// closes, as after OnData); any other error closes the Conn (OnClose when
+// the running callback returns).
 func (c *Conn) Read(p []byte) (int, error) {
 	if c.closed || c.closeQueued {
 		return 0, fmt.Errorf("loop: read: %w", ErrClosed)
@@ -360,20 +360,10 @@ func (c *Conn) read() {
 	}
 	buf := c.l.readBuf
 	for range maxReadsPerEvent {
-		n, err := sys.IgnoringEINTRValue(func() (int, error) { return unix.Read(c.fd, buf) })
-		switch {
-		case err == unix.EAGAIN:
-			return
-		case err != nil:
-			c.closeWith(os.NewSyscallError("read", err))
-			return
-		case n == 0:
-			c.peerEOF = true
-			if c.Buffered() == 0 && c.doneAfterFlush() {
-				c.closeWith(nil)
-			} else if err := c.updateInterest(); err != nil {
-				c.closeWith(err)
-			}
+		// Read closes c (after this event) on an error or at the peer's
+		// EOF with nothing left to send.
+		n, err := c.Read(buf)
+		if n == 0 || err != nil {
 			return
 		}
 		c.h.OnData(c, buf[:n])

@@ -28,7 +28,7 @@ import (
 //
 //  1. Decide the timeout (prepareSleep). Zero if rings are queued, posts are
 //     pending, a stop was asked or a timer is due. Otherwise spin on the rings'
-//     Ready for up to WithSpin, then Arm every ring with interest; a ring that
+//     Ready for up to WithSpin, then Arm every active ring; a ring that
 //     reports work is queued and the timeout is zero. Only then declare
 //     sleeping (see waker.go) and take the earliest timer as the timeout.
 //  2. Poll. Dispatch each event whose Token is still live: a ring source's fd
@@ -58,7 +58,7 @@ type Loop struct {
 	// Loop goroutine only.
 	slots      []slot
 	free       []uint32
-	rings      []uint32 // slots of ring sources with non-zero interest
+	rings      []uint32 // slots of active ring sources
 	ready      []Token  // rings queued for dispatch
 	spare      []Token  // the other ready buffer
 	events     []pollEvent
@@ -158,7 +158,7 @@ func (l *Loop) WatchFd(fd int, h Handler, interest Interest) (Token, error) {
 	if l.closedFlag.Load() {
 		return Token{}, fmt.Errorf("loop: watch fd %d: %w", fd, ErrClosed)
 	}
-	tok := l.alloc(kindSource, fd)
+	tok := l.alloc(kindFd, fd)
 	l.slots[tok.slot].h = h
 	if err := l.setInterest(tok.slot, interest); err != nil {
 		l.freeSlot(tok.slot)
@@ -208,7 +208,7 @@ func ringInterest(active bool) Interest {
 // Token fails with ErrSourceKind (use SetRingActive). It fails with
 // ErrClosed once the loop was closed. Loop goroutine only.
 func (l *Loop) Modify(tok Token, interest Interest) error {
-	s, err := l.lookupKind(tok, kindSource)
+	s, err := l.lookupKind(tok, kindFd)
 	if err != nil {
 		return fmt.Errorf("loop: modify: %w", err)
 	}
@@ -235,7 +235,7 @@ func (l *Loop) SetRingActive(tok Token, active bool) error {
 }
 
 // lookupKind is lookup for a Token that must name a registration of kind
-// (kindSource or kindRing): a Token of the other of the two fails with
+// (kindFd or kindRing): a Token of the other of the two fails with
 // ErrSourceKind, a conn's or listener's with ErrUnknownToken.
 func (l *Loop) lookupKind(tok Token, kind slotKind) (*slot, error) {
 	s, err := l.lookup(tok)
@@ -244,7 +244,7 @@ func (l *Loop) lookupKind(tok Token, kind slotKind) (*slot, error) {
 		return nil, err
 	case s.kind == kind:
 		return s, nil
-	case s.kind == kindSource || s.kind == kindRing:
+	case s.kind == kindFd || s.kind == kindRing:
 		return nil, fmt.Errorf("%w: %v", ErrSourceKind, tok)
 	default:
 		return nil, fmt.Errorf("%w: %v", ErrUnknownToken, tok)
@@ -258,7 +258,7 @@ func (l *Loop) lookupKind(tok Token, kind slotKind) (*slot, error) {
 // only.
 func (l *Loop) Unwatch(tok Token) error {
 	s, err := l.lookup(tok)
-	if err == nil && s.kind != kindSource && s.kind != kindRing {
+	if err == nil && s.kind != kindFd && s.kind != kindRing {
 		err = fmt.Errorf("%w: %v", ErrUnknownToken, tok)
 	}
 	if err != nil {
@@ -566,7 +566,7 @@ func (l *Loop) dispatch(e pollEvent) {
 	}
 	l.counts.local[cEvents]++
 	switch s.kind {
-	case kindSource:
+	case kindFd:
 		// Interest may have changed earlier in this batch.
 		if ev := e.ev & (Event(s.interest) | EventHangup | EventError); s.interest != 0 && ev != 0 {
 			s.h.OnEvent(e.tok, ev)
@@ -594,8 +594,9 @@ func (l *Loop) dispatch(e pollEvent) {
 
 // Close releases everything the loop owns: the poller, the wake fd, and the
 // conns and listeners it created or adopted (their handlers get OnClose with
-// ErrClosed, on the goroutine that releases). Sources registered with Watch
-// are not closed. Idempotent; safe from any goroutine. If the loop is
+// ErrClosed, on the goroutine that releases). Fds and rings registered with
+// WatchFd, WatchRing or Watch are not closed (a ring gets its wake function
+// taken back). Idempotent; safe from any goroutine. If the loop is
 // running, Close stops it and Run releases on its way out (Close may return
 // first). What each method does on a closed loop: see "Closing" in the
 // package documentation.
@@ -623,6 +624,11 @@ func (l *Loop) Close() error {
 	return l.release()
 }
 
+// release frees what Close promises, once: it closes the queued and the
+// registered conns (OnClose with ErrClosed) and listeners, takes the rings'
+// wake functions back, closes the poller and the wake fd, and drops the
+// tables. It runs on the goroutine that owns the loop: Run's on the way
+// out, or Close's when the loop is not running.
 func (l *Loop) release() error {
 	l.lifeMu.Lock()
 	if l.released {

@@ -6,7 +6,7 @@ import "time"
 //
 // The loop keeps, on its goroutine only:
 //
-//	rings  the slots of ring sources with non-zero interest (slot.ringPos
+//	rings  the slots of active ring sources (slot.ringPos
 //	       indexes back into it, for O(1) removal);
 //	ready  Tokens of rings to dispatch next, each at most once (slot.queued).
 //
@@ -49,7 +49,7 @@ func (l *Loop) spin() bool {
 	}
 }
 
-// armRings declares the loop asleep on every ring with interest. A ring that
+// armRings declares the loop asleep on every active ring. A ring that
 // already has work is queued, and then the loop must not block.
 func (l *Loop) armRings() bool {
 	found := false

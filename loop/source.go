@@ -17,6 +17,7 @@ package loop
 // Source is anything backed by a file descriptor the loop can poll. Watch
 // accepts two kinds of Source: an FD (a plain descriptor) and a RingSource.
 type Source interface {
+	// Fd returns the descriptor to poll.
 	Fd() int
 }
 
@@ -80,6 +81,7 @@ type WakeSource = RingSource
 // readiness observed (for a ring: EventReady, with EventError if WaitClear
 // failed).
 type Handler interface {
+	// OnEvent handles one event of the registration tok.
 	OnEvent(tok Token, ev Event)
 }
 

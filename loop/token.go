@@ -29,6 +29,7 @@ type Token struct {
 // IsZero reports whether t is the zero Token.
 func (t Token) IsZero() bool { return t == Token{} }
 
+// String formats t as "token(slot.generation)", for logs and errors.
 func (t Token) String() string { return fmt.Sprintf("token(%d.%d)", t.slot, t.gen) }
 
 // wakeToken names the loop's own waker in the poller. No slot has this index.
@@ -37,9 +38,9 @@ var wakeToken = Token{slot: ^uint32(0), gen: ^uint32(0)}
 type slotKind uint8
 
 const (
-	kindFree   slotKind = iota
-	kindSource          // a plain fd (WatchFd)
-	kindRing            // a ring source (WatchRing)
+	kindFree slotKind = iota
+	kindFd            // a plain fd (WatchFd)
+	kindRing          // a ring source (WatchRing)
 	kindConn
 	kindListener
 )
