@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fdring/fdring/internal/sys"
 	"golang.org/x/sys/unix"
 )
 
@@ -244,8 +245,8 @@ func TestWatchRefusesUnknownSource(t *testing.T) {
 	if _, err := l.WatchFd(r.Fd(), nil, Readable); err == nil {
 		t.Fatal("WatchFd with a nil handler succeeded")
 	}
-	p := make([]int, 2)
-	if err := unix.Pipe2(p, unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+	p, err := sys.Pipe()
+	if err != nil {
 		t.Fatal(err)
 	}
 	defer unix.Close(p[0])

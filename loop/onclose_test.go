@@ -37,7 +37,7 @@ func (h *closeRecorder) OnClose(_ *Conn, err error) {
 // with h, and the other end's fd.
 func connPair(t *testing.T, l *Loop, h ConnHandler) (*Conn, int) {
 	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestOnCloseAfterCallback(t *testing.T) {
 				checkClosing(t, c, log)
 				log = append(log, "OnData returns")
 			}
-			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
