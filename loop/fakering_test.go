@@ -120,7 +120,6 @@ func (r *fakeRing) Fd() int { return r.w.Fd() }
 func (r *fakeRing) Ready() bool { return r.tail.Load() != r.head.Load() || r.closed.Load() }
 
 func (r *fakeRing) Arm() bool {
-	r.arms.Add(1)
 	r.waiting.Store(1)
 	ready := r.Ready()
 	if r.afterArm != nil {
@@ -151,9 +150,6 @@ func (r *fakeRing) wakeFunc() func() {
 	}
 	return nil
 }
-
-// armCount returns how many times the loop armed r.
-func (r *fakeRing) armCount() uint64 { return r.arms.Load() }
 
 // recv consumes everything available; it reports how many and whether the
 // producer closed and everything was consumed.

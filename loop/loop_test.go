@@ -291,15 +291,17 @@ func TestRingWakeFunction(t *testing.T) {
 		if wake == nil {
 			t.Fatal("WatchRing did not set a wake function")
 		}
-		armed := r.armCount()
-		start(t, l)
-		// The loop sleeps once it armed the ring.
-		for i := 0; r.armCount() == armed; i++ {
-			if i == 1e6 {
-				t.Fatal("the loop never armed the ring")
+		armed := make(chan struct{}, 1)
+		r.afterArm = func() {
+			select {
+			case armed <- struct{}{}:
+			default:
 			}
-			runtime.Gosched()
 		}
+		start(t, l)
+		// The loop goes to sleep once it armed the ring (or is about to:
+		// the wake must work either way).
+		waitCh(t, armed, "the loop arming the ring")
 		// Closed without a signal (the declaration is not consumed): only
 		// the wake function can make the loop look.
 		r.closed.Store(true)
