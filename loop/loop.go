@@ -21,8 +21,7 @@ import (
 // mutex named next to them.
 //
 // Lock order: (Group.mu,) lifeMu, then postMu, then the wake Notifier's own
-// lock (inside its Signal and Close). No lock is held
-// while user code runs.
+// lock (inside its Signal and Close). No lock is held while user code runs.
 //
 // One round (round):
 //
@@ -35,8 +34,10 @@ import (
 //     gets WaitClear and its ring is queued; other sources, conns and
 //     listeners get their handler now.
 //  3. Dispatch the queued rings, each once.
-//  4. Run posted functions (and adopt the connections a Group queued), then due
-//     timers, then the conn closes handlers deferred (conn.go).
+//  4. Run posted functions (and adopt the connections a Group queued), then
+//     due timers. After every callback (a handler, a Post function, a
+//     timer) the loop closes the Conns it closed and runs their OnClose
+//     (conn.go).
 //  5. Queue every ring whose Ready reports work (O(watched rings), no syscall),
 //     so rings that still have work, or got some while the loop was busy and
 //     had not armed them, are served next round without a wakeup.
