@@ -471,4 +471,3 @@ func completeDuplex[T any](dx *duplexAcceptor, a *arrival, cfg config) (*Sender[
 	}
 	return tx, rx, nil
 }
-
