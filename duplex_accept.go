@@ -240,7 +240,10 @@ func (dx *duplexAcceptor) park(p *halfOpen) (token, bool) {
 		return tok, false
 	}
 	dx.pending[tok] = p
-	p.timer = time.AfterFunc(HandshakeTimeout, func() {
+	dx.l.mu.Lock()
+	wait := dx.l.halfOpen
+	dx.l.mu.Unlock()
+	p.timer = time.AfterFunc(wait, func() {
 		if dx.take(tok, p) != nil {
 			p.close()
 		}
@@ -391,11 +394,11 @@ func openHalf[T any](dx *duplexAcceptor, a *arrival, desc ring.TypeInfo) (err er
 	}()
 	ra, err := ring.Open[T](regionA.Bytes()[:size])
 	if err != nil {
-		return a.reject(replyBad, err)
+		return a.reject(replyBad, fmt.Errorf("%w: first ring: %w", ErrHandshake, err))
 	}
 	rb, err := ring.Open[T](regionB.Bytes()[stride : stride+size])
 	if err != nil {
-		return a.reject(replyBad, err)
+		return a.reject(replyBad, fmt.Errorf("%w: second ring: %w", ErrHandshake, err))
 	}
 	if uint64(ra.Cap()) != h.capacity || uint64(rb.Cap()) != h.capacity {
 		return a.reject(replyBad, fmt.Errorf("%w: header capacities %d and %d, hello says %d", ErrHandshake, ra.Cap(), rb.Cap(), h.capacity))

@@ -35,6 +35,7 @@ type Listener struct {
 	mu        sync.Mutex
 	peers     peerPolicy
 	maxMemory int64
+	halfOpen  time.Duration // how long a duplex half waits for its second (HandshakeTimeout)
 	// gen counts AcceptContext calls: a cancelled call's context callback
 	// that runs late (after the next call set its deadline) sees a newer
 	// gen and leaves the deadline alone.
@@ -84,7 +85,7 @@ func Listen(path string) (*Listener, error) {
 		return nil, fmt.Errorf("fdring: listen: %w", err)
 	}
 	ln.SetUnlinkOnClose(true)
-	return &Listener{ln: ln, path: path, maxMemory: DefaultMaxMemory, done: make(chan struct{})}, nil
+	return &Listener{ln: ln, path: path, maxMemory: DefaultMaxMemory, halfOpen: HandshakeTimeout, done: make(chan struct{})}, nil
 }
 
 func listenUnix(path string) (*net.UnixListener, error) {
