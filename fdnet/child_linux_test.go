@@ -234,4 +234,3 @@ func TestWriteToKilledChild(t *testing.T) {
 	}
 	checkPeerGone(t, err)
 }
-
