@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +40,27 @@ func TestChildHelper(t *testing.T) {
 func runChild(mode, path string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
 	defer cancel()
+	if mode == "listen-commit" {
+		// The other way round: the child listens, the parent dials.
+		l, err := fdnet.Listen(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "listen:", err)
+			return 2
+		}
+		fmt.Println("listening")
+		c, err := l.AcceptContext(ctx)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "accept:", err)
+			return 2
+		}
+		if _, err := io.Copy(c, newStream(9, childBufSize/2)); err != nil {
+			fmt.Fprintln(os.Stderr, "write:", err)
+			return 3
+		}
+		fmt.Println("committed")
+		<-ctx.Done()
+		return 4
+	}
 	c, err := fdnet.Dial(ctx, path, fdnet.WithBufferSize(childBufSize))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "dial:", err)
@@ -233,4 +255,31 @@ func TestWriteToKilledChild(t *testing.T) {
 		t.Fatalf("read %d bytes from a child that wrote nothing", n)
 	}
 	checkPeerGone(t, err)
+}
+
+// TestListenerKilled: the dialing side sees the listening process's death
+// the same way: every byte it committed, then ErrPeerGone, on Read and on
+// Write.
+func TestListenerKilled(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "child.sock")
+	cmd, out := startChild(t, "listen-commit", path)
+	expectLine(t, out, "listening")
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	c, err := fdnet.Dial(ctx, path, fdnet.WithBufferSize(childBufSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	expectLine(t, out, "committed")
+	kill(t, cmd)
+	var got bytes.Buffer
+	read := async(func() error { _, err := io.Copy(&got, c); return err })
+	checkPeerGone(t, await(t, read))
+	want, _ := io.ReadAll(newStream(9, childBufSize/2))
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("read %d bytes, want the %d the child committed", got.Len(), len(want))
+	}
+	write := async(func() error { _, err := c.ReadFrom(io.LimitReader(zeros{}, 4*childBufSize)); return err })
+	checkPeerGone(t, await(t, write))
 }
