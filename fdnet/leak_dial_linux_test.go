@@ -48,7 +48,7 @@ func TestDialNoFdLeak(t *testing.T) {
 	for i := range 40 {
 		cycle(i%2 == 0)
 	}
-	if after := count(); after != before {
+	if after := count(); after > before { // fewer: an earlier test's blocked call released its fds late
 		t.Fatalf("%d fds open before, %d after", before, after)
 	}
 }
