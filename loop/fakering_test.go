@@ -37,7 +37,6 @@ type fakeRing struct {
 
 	edge     bool                   // EdgeTriggered's answer (set before watching)
 	wake     atomic.Pointer[func()] // what SetWake set
-	arms     atomic.Uint64          // Arm calls
 	clears   atomic.Uint64          // WaitClear calls
 	afterArm func()                 // if set, called by Arm after its re-check
 }
