@@ -104,6 +104,8 @@ type Conn struct {
 	halfClose    bool  // SetHalfClose: the peer's FIN does not close the Conn
 	shutWrite    bool  // CloseWrite asked for a shutdown once flushed
 	wrShut       bool  // the write side is shut down
+
+	rc *ringConn // a ring Conn's transport (ringconn.go); nil for a socket
 }
 
 // Loop returns the loop that owns c.
@@ -111,9 +113,9 @@ func (c *Conn) Loop() *Loop { return c.l }
 
 // Fd returns the socket descriptor (owned by the loop; do not close it), or
 // -1 once c is closed (or closing) or detached: the number may name another
-// file by then.
+// file by then. A ring Conn (WatchRingConn) has no socket: -1.
 func (c *Conn) Fd() int {
-	if c.closed || c.closeQueued {
+	if c.closed || c.closeQueued || c.rc != nil {
 		return -1
 	}
 	return c.fd
@@ -223,15 +225,12 @@ func (c *Conn) Write(p []byte) (int, error) {
 	}
 	done := 0
 	if c.Buffered() == 0 {
-		n, err := sys.IgnoringEINTRValue(func() (int, error) { return unix.Write(c.fd, p) })
-		switch {
-		case err == nil:
-			done = n
-		case err != unix.EAGAIN:
-			err = os.NewSyscallError("write", err)
+		n, err := c.writeNow(p)
+		if err != nil {
 			c.closeLater(err)
 			return 0, fmt.Errorf("loop: %w", err)
 		}
+		done = n
 		if done == len(p) {
 			return len(p), nil
 		}
@@ -282,8 +281,31 @@ func (c *Conn) Close() error {
 	return nil
 }
 
+// writeNow writes what the transport takes of p now, without blocking.
+func (c *Conn) writeNow(p []byte) (int, error) {
+	if c.rc != nil {
+		return c.rc.write(p)
+	}
+	n, err := sys.IgnoringEINTRValue(func() (int, error) { return unix.Write(c.fd, p) })
+	switch {
+	case err == unix.EAGAIN:
+		return 0, nil
+	case err != nil:
+		return 0, os.NewSyscallError("write", err)
+	}
+	return n, nil
+}
+
 func (c *Conn) shutdownWrite() error {
 	c.wrShut = true
+	if c.rc != nil {
+		// The peer reads the rest, then io.EOF.
+		if err := c.rc.tx.Close(); err != nil {
+			c.closeLater(err)
+			return fmt.Errorf("loop: close write: %w", err)
+		}
+		return nil
+	}
 	if err := unix.Shutdown(c.fd, unix.SHUT_WR); err != nil {
 		err = os.NewSyscallError("shutdown", err)
 		c.closeLater(err)
@@ -318,6 +340,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if c.rc != nil {
+		return c.rc.read(p)
+	}
 	n, err := sys.IgnoringEINTRValue(func() (int, error) { return unix.Read(c.fd, p) })
 	switch {
 	case err == unix.EAGAIN:
@@ -327,15 +352,21 @@ func (c *Conn) Read(p []byte) (int, error) {
 		c.closeLater(err)
 		return 0, fmt.Errorf("loop: %w", err)
 	case n == 0:
-		c.peerEOF = true
-		if c.Buffered() == 0 && c.doneAfterFlush() {
-			c.closeLater(nil)
-		} else if err := c.updateInterest(); err != nil {
-			c.closeLater(err)
-		}
+		c.sawEOF()
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// sawEOF records the peer's FIN: reading ends, and c closes once its
+// output is flushed (unless it half-closes).
+func (c *Conn) sawEOF() {
+	c.peerEOF = true
+	if c.Buffered() == 0 && c.doneAfterFlush() {
+		c.closeLater(nil)
+	} else if err := c.updateInterest(); err != nil {
+		c.closeLater(err)
+	}
 }
 
 // Detach stops serving c without closing its socket and returns the fd,
@@ -344,6 +375,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 func (c *Conn) Detach() (int, error) {
 	if c.closed || c.closeQueued {
 		return -1, fmt.Errorf("loop: detach: %w", ErrClosed)
+	}
+	if c.rc != nil {
+		return -1, fmt.Errorf("loop: detach: %w", ErrNotSocket)
 	}
 	c.closed = true
 	l := c.l
@@ -356,6 +390,10 @@ func (c *Conn) Detach() (int, error) {
 func (c *Conn) read() {
 	if c.onReadable != nil {
 		c.onReadable(c)
+		return
+	}
+	if c.rc != nil {
+		c.rc.deliver()
 		return
 	}
 	buf := c.l.readBuf
@@ -375,13 +413,13 @@ func (c *Conn) read() {
 
 func (c *Conn) flush() {
 	for c.off < len(c.out) {
-		n, err := sys.IgnoringEINTRValue(func() (int, error) { return unix.Write(c.fd, c.out[c.off:]) })
-		if err == unix.EAGAIN {
-			break
-		}
+		n, err := c.writeNow(c.out[c.off:])
 		if err != nil {
-			c.closeWith(os.NewSyscallError("write", err))
+			c.closeWith(err)
 			return
+		}
+		if n == 0 {
+			break
 		}
 		c.off += n
 	}
@@ -429,6 +467,9 @@ func (c *Conn) updateInterest() error {
 	}
 	if c.Buffered() > 0 {
 		in |= Writable
+	}
+	if c.rc != nil {
+		return c.rc.setInterest(in&Readable != 0, in&Writable != 0)
 	}
 	if c.l.slots[c.tok.slot].interest == in {
 		return nil
@@ -482,8 +523,12 @@ func (c *Conn) closeWith(err error) {
 	l := c.l
 	// The fd is closed right after, which removes it from the poller
 	// anyway; forget's error has nowhere more useful to go.
-	_ = l.forget(c.tok.slot)
-	unix.Close(c.fd)
+	if c.rc != nil {
+		c.rc.close()
+	} else {
+		_ = l.forget(c.tok.slot)
+		unix.Close(c.fd)
+	}
 	l.nconns.Add(-1)
 	c.out, c.off = nil, 0
 	c.h.OnClose(c, err)

@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
-
-	"golang.org/x/sys/unix"
+	"sync/atomic"
 )
 
 // Groups.
@@ -15,11 +14,12 @@ import (
 // A Group is N loops, each run by Group.Run on its own goroutine locked to
 // its own OS thread. A Group's listener lives on loop 0: loop 0 accepts, the
 // balancer picks a loop (Group.distribute), and the fd is queued on that
-// loop like a Post (Loop.enqueueConn) as a pendingConn. The target is
+// loop like a Post (Loop.enqueue) as a pendingConn. The target is
 // counted at once, so least-connections sees connections still queued. This balances exactly (round-robin or
-// least-connections), which SO_REUSEPORT's hash does not. The balancer state
-// is touched only on loop 0's goroutine; the connection counts it reads are
-// atomics.
+// least-connections), which SO_REUSEPORT's hash does not. The balancer
+// (pick) is safe from any goroutine, since ring connections (AddRingConn)
+// arrive from whatever goroutine accepted them: the round-robin cursor and
+// the connection counts are atomics.
 
 // Balance chooses the loop for each accepted connection.
 type Balance uint8
@@ -46,7 +46,7 @@ const (
 type Group struct {
 	loops   []*Loop
 	balance Balance
-	next    int // round-robin cursor; loop 0's goroutine only
+	next    atomic.Uint32 // round-robin cursor
 
 	mu      sync.Mutex // guards running; held by Stop and by Run's start and end
 	running bool
@@ -94,28 +94,30 @@ func (g *Group) distribute(fd int, h ConnHandler) {
 		_, _ = t.adopt(fd, h)
 		return
 	}
-	if err := t.enqueueConn(fd, h); err != nil {
-		unix.Close(fd)
-		t.nconns.Add(-1)
+	p := pendingConn{fd: fd, h: h}
+	if err := t.enqueue(p); err != nil {
+		p.discard(t)
 	}
 }
 
-// pendingConn is an accepted fd queued for the loop that will serve it.
+// pendingConn is an accepted fd, or a ring connection (AddRingConn),
+// queued for the loop that will serve it.
 type pendingConn struct {
-	fd int
-	h  ConnHandler
+	fd   int
+	h    ConnHandler
+	ring *pendingRing // non-nil for a ring connection (ringconn.go)
 }
 
-// enqueueConn queues an accepted fd (already counted in nconns) for l,
-// like a Post: l adopts it in its next round. Any goroutine. Unlike a
-// posted closure, a queued fd is closed, not leaked, if l is closed first.
-func (l *Loop) enqueueConn(fd int, h ConnHandler) error {
+// enqueue queues a connection (already counted in nconns) for l, like a
+// Post: l adopts it in its next round. Any goroutine. Unlike a posted
+// closure, a queued connection is closed, not leaked, if l is closed first.
+func (l *Loop) enqueue(p pendingConn) error {
 	l.postMu.Lock()
 	if l.postClosed {
 		l.postMu.Unlock()
 		return fmt.Errorf("loop: queue conn: %w", ErrClosed)
 	}
-	l.incoming = append(l.incoming, pendingConn{fd: fd, h: h})
+	l.incoming = append(l.incoming, p)
 	l.postMu.Unlock()
 	l.postPending.Store(true)
 	l.wakeup()
@@ -132,9 +134,7 @@ func (g *Group) pick() *Loop {
 		}
 		return best
 	}
-	l := g.loops[g.next]
-	g.next = (g.next + 1) % len(g.loops)
-	return l
+	return g.loops[(g.next.Add(1)-1)%uint32(len(g.loops))]
 }
 
 // Run runs every loop on its own locked OS thread until ctx ends (returns

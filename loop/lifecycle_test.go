@@ -3,6 +3,7 @@ package loop_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"reflect"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fdring/fdring"
+	"github.com/fdring/fdring/fdnet"
 	"github.com/fdring/fdring/loop"
 	"golang.org/x/sys/unix"
 )
@@ -326,6 +329,17 @@ func lcLoopAfterClose(t *testing.T, opts []loop.Option, how string) {
 				_, err = l.WatchConnFd(fds[0], h) // the loop owns fds[0], also on failure
 				lcWantErr(t, "WatchConnFd", err, loop.ErrClosed)
 			}},
+			{"WatchRingConn", func(t *testing.T) {
+				rx, tx, peer := lcRingPeer(t)
+				_, err := l.WatchRingConn(rx, tx, h, nil, nil)
+				lcWantErr(t, "WatchRingConn", err, loop.ErrClosed)
+				lcWantRingsClosed(t, peer)
+			}},
+			{"AddRingConn", func(t *testing.T) {
+				rx, tx, peer := lcRingPeer(t)
+				lcWantErr(t, "AddRingConn", l.AddRingConn(rx, tx, h, nil, nil), loop.ErrClosed)
+				lcWantRingsClosed(t, peer)
+			}},
 		})
 	})
 	t.Run("Timer", func(t *testing.T) {
@@ -465,6 +479,11 @@ func TestLifecycleGroupAfterClose(t *testing.T) {
 				ln.Close()
 			}
 		}},
+		{"AddRingConn", func(t *testing.T) {
+			rx, tx, peer := lcRingPeer(t)
+			lcWantErr(t, "AddRingConn", g.AddRingConn(rx, tx, h, nil, nil), loop.ErrClosed)
+			lcWantRingsClosed(t, peer)
+		}},
 		{"Run", func(t *testing.T) {
 			err := lcWithin(t, "Run after Close", func() error { return g.Run(context.Background()) })
 			lcWantErr(t, "Run", err, loop.ErrClosed)
@@ -492,3 +511,31 @@ func (r *lcRing) Arm() bool           { return false }
 func (r *lcRing) WaitClear() error    { return nil }
 func (r *lcRing) EdgeTriggered() bool { return false }
 func (r *lcRing) SetWake(wake func()) { r.wake.Store(wake != nil) }
+
+// lcRingPeer returns the rings of one end of an fdnet pipe, for a ring
+// Conn, and the other end.
+func lcRingPeer(t *testing.T) (*fdring.Receiver[byte], *fdring.Sender[byte], *fdnet.Conn) {
+	t.Helper()
+	a, b, err := fdnet.Pipe(fdnet.WithBufferSize(4096))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), lcPrompt)
+	defer cancel()
+	rx, tx, err := a.Detach(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.SetDeadline(time.Now().Add(lcPrompt))
+	return rx, tx, b
+}
+
+// lcWantRingsClosed checks that the rings a refused ring Conn was given
+// were closed: the peer reads io.EOF.
+func lcWantRingsClosed(t *testing.T, peer *fdnet.Conn) {
+	t.Helper()
+	if _, err := peer.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("the rings of a refused ring Conn are open: the peer's Read = %v, want io.EOF", err)
+	}
+}

@@ -368,8 +368,8 @@ func (l *Loop) runPosts() {
 	}
 	l.postMu.Unlock()
 	for _, in := range conns {
-		// On failure adopt closed the fd; the client sees the reset.
-		_, _ = l.adopt(in.fd, in.h)
+		// On failure it was closed; the client sees the end.
+		in.adoptOn(l)
 	}
 	for i, f := range batch {
 		batch[i] = nil
@@ -645,8 +645,7 @@ func (l *Loop) release() error {
 	l.incoming = nil
 	l.postMu.Unlock()
 	for _, in := range conns {
-		unix.Close(in.fd)
-		l.nconns.Add(-1)
+		in.discard(l)
 	}
 	// Closes queued by the last callback first, with their own errors;
 	// then every Conn's OnClose runs as a callback of its own (conn.go).
@@ -660,6 +659,10 @@ func (l *Loop) release() error {
 		case kindListener:
 			errs = append(errs, s.ln.Close())
 		case kindRing:
+			if s.conn != nil {
+				s.conn.closeWith(ErrClosed) // a ring Conn (ringconn.go)
+				continue
+			}
 			s.ring.SetWake(nil)
 		}
 	}
