@@ -106,6 +106,21 @@
 // OnOpen (Conn.SetOnDrain, Conn.SetOnReadable), so a wrapping handler
 // cannot lose it. See conn.go for the details.
 //
+// # Ring connections
+//
+// WatchRingConn (loop goroutine) and AddRingConn (any goroutine; on a
+// Group, the balancer picks the loop) serve a pair of byte rings (a
+// ByteRingReceiver and a ByteRingSender, such as the two sides of an fdnet
+// connection, handed over with fdnet.Conn.Detach) as a Conn, with the same
+// ConnHandler and the same semantics as a socket: so one handler serves
+// TCP clients and ring clients on the same loop threads. OnData gets ring
+// memory itself (no copy); Write copies into the send ring and buffers
+// what does not fit, with the same water marks; CloseWrite closes the send
+// ring (the peer reads io.EOF); the receive ring's io.EOF is the peer's
+// FIN; its other errors (the peer's death: fdring.ErrPeerGone) close the
+// Conn and reach OnClose unchanged. Fd is -1 and Detach fails
+// (ErrNotSocket): a ring Conn has no socket. See ringconn.go.
+//
 // A listener that cannot accept for lack of fds or memory (EMFILE, ENFILE,
 // ENOBUFS, ENOMEM) backs off: it stops watching its socket and retries on a
 // timer, 5 ms doubling to 1 s, rather than spin on a socket that stays
