@@ -531,3 +531,28 @@ func TestZeroAllocRingConnEcho(t *testing.T) {
 		}
 	})
 }
+
+// TestRingConnPeerStopsReading: a peer that closed its receiving side makes
+// the next write fail, as EPIPE does on a socket: the Conn closes with the
+// ring's error (fdring.ErrClosed), and OnClose gets it.
+func TestRingConnPeerStopsReading(t *testing.T) {
+	forBackends(t, func(t *testing.T, opts ...Option) {
+		l := newLoop(t, opts...)
+		r := start(t, l)
+		h := newEcho()
+		rx, tx, peer := ringPeer(t, 4<<10)
+		watchRingConn(t, r, rx, tx, h)
+		if err := peer.CloseRead(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := peer.Write([]byte("echo this")); err != nil {
+			t.Fatal(err)
+		}
+		if err := waitCh(t, h.closed, "OnClose"); !errors.Is(err, fdring.ErrClosed) {
+			t.Fatalf("OnClose(%v), want fdring.ErrClosed", err)
+		}
+		if _, err := peer.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("peer Read after CloseRead = %v, want io.EOF", err)
+		}
+	})
+}
