@@ -105,7 +105,8 @@ type Conn struct {
 	shutWrite    bool  // CloseWrite asked for a shutdown once flushed
 	wrShut       bool  // the write side is shut down
 
-	rc *ringConn // a ring Conn's transport (ringconn.go); nil for a socket
+	rc     *ringConn // a ring Conn's transport (ringconn.go); nil for a socket
+	copyIn bool      // SetCopyInput: a ring Conn's OnData gets a private copy
 }
 
 // Loop returns the loop that owns c.

@@ -114,7 +114,9 @@
 // connection, handed over with fdnet.Conn.Detach) as a Conn, with the same
 // ConnHandler and the same semantics as a socket: so one handler serves
 // TCP clients and ring clients on the same loop threads. OnData gets ring
-// memory itself (no copy); Write copies into the send ring and buffers
+// memory itself (no copy; a peer process can change those bytes during the
+// call: a handler that validates input and then relies on it calls
+// Conn.SetCopyInput(true) for a private copy); Write copies into the send ring and buffers
 // what does not fit, with the same water marks; CloseWrite closes the send
 // ring (the peer reads io.EOF); the receive ring's io.EOF is the peer's
 // FIN; its other errors (the peer's death: fdring.ErrPeerGone) close the

@@ -410,6 +410,7 @@ func lcLoopAfterClose(t *testing.T, opts []loop.Option, how string) {
 			{"ReadPaused", func(t *testing.T) { conn.ReadPaused() }},
 			{"PeerClosed", func(t *testing.T) { conn.PeerClosed() }},
 			{"SetHalfClose", func(t *testing.T) { conn.SetHalfClose(true) }},
+			{"SetCopyInput", func(t *testing.T) { conn.SetCopyInput(true) }},
 			{"SetOnDrain", func(t *testing.T) {
 				conn.SetOnDrain(func(*loop.Conn) { t.Error("OnDrain hook called after Close") })
 			}},

@@ -19,7 +19,8 @@ import (
 //
 //	read     Peek at rx; OnData gets the ring memory itself (no copy, at
 //	         most one read buffer per call, as for a socket), then Release
-//	         what was delivered. Conn.Read (for SetOnReadable) copies.
+//	         what was delivered. Conn.Read (for SetOnReadable) copies, and
+//	         so does OnData after SetCopyInput(true).
 //	write    Reserve in tx, copy, Commit; what does not fit goes into the
 //	         output buffer, exactly as for a socket.
 //	shut     CloseWrite closes tx once the output is flushed: the peer reads
@@ -41,6 +42,15 @@ import (
 // receiver, ErrCorrupt) closes the Conn with that error, which OnClose gets
 // unchanged (errors.Is works on it). As with TCP, a Conn that only reads
 // notices that its peer stopped reading at its next write.
+//
+// Shared input. The ring memory OnData gets may be shared with another
+// process, which, if hostile, can change the bytes while OnData reads them
+// (see SECURITY.md: fdring does not guarantee correct data). A handler that
+// only passes bytes on (an echo, a proxy, a bridge) does not care; one
+// that validates input and then relies on it (a parser that reads a length,
+// checks it, and reads it again) must either read each byte once, or call
+// SetCopyInput(true) in OnOpen: OnData then gets a private copy in the
+// loop's read buffer, as from a socket, at the cost of one copy.
 //
 // Fd is -1 for a ring Conn: there is no socket to set options on, and the
 // rings' wakeup fds are shared with the peer (a syscall on them could
@@ -246,6 +256,14 @@ func (rc *ringConn) OnEvent(tok Token, ev Event) {
 	}
 }
 
+// SetCopyInput chooses, for a ring Conn, whether OnData gets the ring's
+// memory itself (false, the default: no copy, but a peer process can change
+// the bytes during the call) or a private copy of it in the loop's read
+// buffer (true: the bytes cannot change under the handler, as from a
+// socket). See "Shared input" in ringconn.go. No effect on a socket Conn.
+// Call it in OnOpen, before input is delivered.
+func (c *Conn) SetCopyInput(on bool) { c.copyIn = on }
+
 // deliver is Conn.read for a ring Conn: OnData gets ring memory, which is
 // released once OnData returned (all of it was delivered).
 func (rc *ringConn) deliver() {
@@ -261,7 +279,11 @@ func (rc *ringConn) deliver() {
 			return
 		}
 		data = data[:min(len(data), limit)]
-		c.h.OnData(c, data)
+		if c.copyIn {
+			c.h.OnData(c, c.l.readBuf[:copy(c.l.readBuf, data)])
+		} else {
+			c.h.OnData(c, data)
+		}
 		if c.closed {
 			return // the rings are closed: nothing to release
 		}

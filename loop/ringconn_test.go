@@ -556,3 +556,39 @@ func TestRingConnPeerStopsReading(t *testing.T) {
 		}
 	})
 }
+
+// inputSpy records, on the loop goroutine, whether OnData's slice is the
+// loop's read buffer, and echoes.
+type inputSpy struct {
+	copyIn  bool
+	private chan bool
+}
+
+func (s *inputSpy) OnOpen(c *Conn) { c.SetCopyInput(s.copyIn) }
+
+func (s *inputSpy) OnData(c *Conn, data []byte) {
+	select {
+	case s.private <- &data[0] == &c.l.readBuf[0]:
+	default:
+	}
+	c.Write(data)
+}
+
+func (s *inputSpy) OnClose(*Conn, error) {}
+
+// TestRingConnCopyInput: by default OnData gets ring memory; after
+// SetCopyInput(true), a private copy in the loop's read buffer; the echo
+// is the same either way.
+func TestRingConnCopyInput(t *testing.T) {
+	for _, copyIn := range []bool{false, true} {
+		l := newLoop(t)
+		r := start(t, l)
+		s := &inputSpy{copyIn: copyIn, private: make(chan bool, 1)}
+		rx, tx, peer := ringPeer(t, 4<<10)
+		watchRingConn(t, r, rx, tx, s)
+		roundTrip(t, peer, pattern(11, 100<<10))
+		if private := waitCh(t, s.private, "OnData"); private != copyIn {
+			t.Errorf("SetCopyInput(%v): OnData got the read buffer: %v", copyIn, private)
+		}
+	}
+}
