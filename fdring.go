@@ -30,7 +30,10 @@ package fdring
 
 import (
 	"errors"
+	"fmt"
+	"unsafe"
 
+	"github.com/fdring/fdring/notify"
 	"github.com/fdring/fdring/ring"
 )
 
@@ -51,3 +54,68 @@ var (
 	// ErrBadType: the element type holds pointers or has size zero.
 	ErrBadType = ring.ErrBadType
 )
+
+// New returns both sides of a new in-process channel: a ring of capacity
+// elements of T (a power of two) and two wakeup fds. Close both sides to
+// release the fds.
+func New[T any](capacity int, opts ...Option) (*Sender[T], *Receiver[T], error) {
+	cfg := config{spin: DefaultSpin}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	size := ring.Size[T](capacity)
+	if size == 0 {
+		// Let Init say precisely what is wrong (type or capacity).
+		_, err := ring.Init[T](nil, capacity)
+		return nil, nil, fmt.Errorf("fdring: new: %w", err)
+	}
+	mem := cfg.mem
+	if mem == nil {
+		mem = alignedBytes(size, 128)
+	}
+	r, err := ring.Init[T](mem, capacity)
+	if err != nil {
+		return nil, nil, fmt.Errorf("fdring: new: %w", err)
+	}
+	c := &channel[T]{ring: r, spin: cfg.spin, data: cfg.data, space: cfg.space}
+	if (c.data == nil) != (c.space == nil) {
+		return nil, nil, errors.New("fdring: new: WithNotifiers needs both notifiers")
+	}
+	if c.data == nil {
+		if c.data, err = newNotifier(cfg.kind); err == nil {
+			if c.space, err = newNotifier(cfg.kind); err != nil {
+				c.data.Close()
+			}
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("fdring: new: %w", err)
+		}
+	}
+	c.refs.Store(2)
+	return newSender(c), newReceiver(c), nil
+}
+
+func newNotifier(kind NotifierKind) (notify.Notifier, error) {
+	switch kind {
+	case Eventfd:
+		return notify.New()
+	case Pipe:
+		return notify.NewPipe()
+	default:
+		return nil, fmt.Errorf("unknown notifier kind %d", kind)
+	}
+}
+
+// alignedBytes returns n zeroed bytes starting at a multiple of align, in
+// memory the garbage collector keeps alive (and never scans: no pointers).
+func alignedBytes(n, align int) []byte {
+	words := make([]uint64, (n+align)/8+1)
+	// SAFETY: the []byte covers exactly the words' memory; it keeps the
+	// allocation alive like the []uint64 would.
+	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(words))), len(words)*8)
+	off := 0
+	if rem := int(uintptr(unsafe.Pointer(unsafe.SliceData(b))) % uintptr(align)); rem != 0 {
+		off = align - rem
+	}
+	return b[off : off+n : off+n]
+}

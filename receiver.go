@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/fdring/fdring/notify"
 	"github.com/fdring/fdring/ring"
 )
 
@@ -20,7 +19,9 @@ type Receiver[T any] struct {
 
 func newReceiver[T any](c *channel[T]) *Receiver[T] {
 	r := &Receiver[T]{rx: c.ring.Receiver(), ch: c}
-	r.side = side{wakeOwn: func() { c.wakeOwn(c.data) }, own: c.data, peer: c.space, spin: c.spin, gone: &c.gone, markGone: c.markGone, retireMem: c.retire, unref: c.unref, op: "receive"}
+	r.side = side{rs: r.rx, counters: r.counters, errf: r.err, capacity: c.ring.Cap(),
+		wakeOwn: func() { c.wakeOwn(c.data) }, own: c.data, peer: c.space, spin: c.spin,
+		gone: &c.gone, markGone: c.markGone, retireMem: c.retire, unref: c.unref, op: "receive"}
 	return r
 }
 
@@ -47,7 +48,7 @@ func (r *Receiver[T]) Recv(read func(data []T) int) (int, error) {
 
 func (r *Receiver[T]) settle(n int, res ring.Result) (int, error) {
 	if res == ring.Wake {
-		return n, r.kick()
+		return n, r.wakePeer()
 	}
 	return n, r.stopErr()
 }
@@ -57,8 +58,17 @@ func (r *Receiver[T]) settle(n int, res ring.Result) (int, error) {
 // stream ends (io.EOF, ErrPeerGone) or this side is closed (ErrClosed). It
 // returns once read was called (its count, possibly 0) or with an error.
 func (r *Receiver[T]) RecvWait(ctx context.Context, read func(data []T) int) (int, error) {
+	// As SendWait: the common call stays small, the rest is out of line.
+	n, res := r.rx.Pull(read)
+	if res == ring.OK && n > 0 {
+		return n, nil
+	}
+	return r.recvWait(ctx, read, n, res)
+}
+
+// recvWait is RecvWait after its first Pull returned (n, res).
+func (r *Receiver[T]) recvWait(ctx context.Context, read func(data []T) int, n int, res ring.Result) (int, error) {
 	for {
-		n, res := r.rx.Pull(read)
 		if res != ring.OK {
 			return r.settle(n, res)
 		}
@@ -71,9 +81,10 @@ func (r *Receiver[T]) RecvWait(ctx context.Context, read func(data []T) int) (in
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		if err := r.wait(ctx, r.Ready, r.armWait, r.rx.Disarm); err != nil {
+		if err := r.wait(ctx, r.Ready, r.Arm, r.rx.Disarm); err != nil {
 			return 0, err
 		}
+		n, res = r.rx.Pull(read)
 	}
 }
 
@@ -96,24 +107,9 @@ func (r *Receiver[T]) Release(n int) error {
 	case ring.OK:
 		return nil
 	case ring.Wake:
-		return r.kick()
+		return r.wakePeer()
 	}
 	return r.stopErr()
-}
-
-// Wait blocks until there is data or a Recv would return an error (then
-// it returns that error, io.EOF included), or ctx ends. It spins first,
-// like RecvWait.
-func (r *Receiver[T]) Wait(ctx context.Context) error {
-	for !r.Ready() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := r.wait(ctx, r.Ready, r.armWait, r.rx.Disarm); err != nil {
-			return err
-		}
-	}
-	return r.err()
 }
 
 // err explains why there is nothing to read: nil when the ring is merely
@@ -164,55 +160,7 @@ func (r *Receiver[T]) stopErr() error {
 // once nothing uses them, and is idempotent and safe from any goroutine,
 // during any other call. Every method after Close returns ErrClosed
 // (Stats: the last counters).
-func (r *Receiver[T]) Close() error { return r.close(r.counters, r.rx.Close) }
-
-// Fd returns the data-ready fd: it becomes readable when the sender
-// publishes or closes after this side armed (see Arm). For event loops.
-// -1 after Close.
-func (r *Receiver[T]) Fd() int { return r.fd() }
-
-// Ready reports whether a Recv would return data or an error (io.EOF
-// included). It never blocks and makes no syscall. True after Close.
-func (r *Receiver[T]) Ready() bool {
-	return r.rx.Closed() || r.gone.Load() || r.rx.Ready()
-}
-
-// Arm declares that the caller is about to wait for Fd, then re-checks: it
-// returns true when there is data (or an end) already: do not wait. For
-// event loops; RecvWait does this itself.
-func (r *Receiver[T]) Arm() bool {
-	return r.armWait()
-}
-
-// armWait is Arm for this side's own waits.
-func (r *Receiver[T]) armWait() bool {
-	return r.rx.Closed() || r.gone.Load() || r.rx.Arm()
-}
-
-// WaitClear consumes the signal on Fd after it fired. A peer that hung up
-// is recorded (the next Recv reports ErrPeerGone after the last element),
-// not returned here.
-func (r *Receiver[T]) WaitClear() error { return r.clearOwn() }
-
-// EdgeTriggered reports whether Fd is an eventfd, which an event loop may
-// register edge-triggered and never clear (see loop.EdgeSource).
-func (r *Receiver[T]) EdgeTriggered() bool { return notify.Edge(r.ch.data) }
-
-// SetWake is called by an event loop that watches this side (see
-// loop.WakeSource) with a function that wakes it, safe from any goroutine;
-// nil when it stops watching. Close and the peer's death call it, so a
-// loop asleep finds the side Ready and its handler sees the end.
-func (r *Receiver[T]) SetWake(wake func()) { r.setWake(wake) }
-
-// Cap returns the ring's capacity in elements.
-func (r *Receiver[T]) Cap() int { return r.ch.ring.Cap() }
-
-// Stats returns this side's counters. Safe from any goroutine, also after
-// Close (the counters at Close).
-func (r *Receiver[T]) Stats() Stats {
-	st := r.counters() // before the closed check: see statsAfterClose
-	return r.statsAfterClose(r.state.closed(), st)
-}
+func (r *Receiver[T]) Close() error { return r.close() }
 
 func (r *Receiver[T]) counters() Stats {
 	return Stats{

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/fdring/fdring/notify"
 	"github.com/fdring/fdring/ring"
 )
 
@@ -19,7 +18,9 @@ type Sender[T any] struct {
 
 func newSender[T any](c *channel[T]) *Sender[T] {
 	s := &Sender[T]{tx: c.ring.Sender(), ch: c}
-	s.side = side{wakeOwn: func() { c.wakeOwn(c.space) }, own: c.space, peer: c.data, spin: c.spin, gone: &c.gone, markGone: c.markGone, retireMem: c.retire, unref: c.unref, op: "send"}
+	s.side = side{rs: s.tx, counters: s.counters, errf: s.err, capacity: c.ring.Cap(),
+		wakeOwn: func() { c.wakeOwn(c.space) }, own: c.space, peer: c.data, spin: c.spin,
+		gone: &c.gone, markGone: c.markGone, retireMem: c.retire, unref: c.unref, op: "send"}
 	return s
 }
 
@@ -46,7 +47,7 @@ func (s *Sender[T]) Send(fill func(free []T) int) (int, error) {
 // explain.
 func (s *Sender[T]) settle(n int, res ring.Result) (int, error) {
 	if res == ring.Wake {
-		return n, s.kick()
+		return n, s.wakePeer()
 	}
 	return n, s.stopErr()
 }
@@ -57,8 +58,19 @@ func (s *Sender[T]) settle(n int, res ring.Result) (int, error) {
 // returns once fill was called and wrote at least one element, or returned
 // 0 (then (0, nil)).
 func (s *Sender[T]) SendWait(ctx context.Context, fill func(free []T) int) (int, error) {
+	// The first attempt is kept here and the rest out of line, so the
+	// common call (room, fill writes) has a small frame: per-item callers
+	// pay for little more than Push.
+	n, res := s.tx.Push(fill)
+	if res == ring.OK && n > 0 {
+		return n, nil
+	}
+	return s.sendWait(ctx, fill, n, res)
+}
+
+// sendWait is SendWait after its first Push returned (n, res).
+func (s *Sender[T]) sendWait(ctx context.Context, fill func(free []T) int, n int, res ring.Result) (int, error) {
 	for {
-		n, res := s.tx.Push(fill)
 		if res != ring.OK {
 			return s.settle(n, res)
 		}
@@ -68,9 +80,10 @@ func (s *Sender[T]) SendWait(ctx context.Context, fill func(free []T) int) (int,
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		if err := s.wait(ctx, s.Ready, s.armWait, s.tx.Disarm); err != nil {
+		if err := s.wait(ctx, s.Ready, s.Arm, s.tx.Disarm); err != nil {
 			return 0, err
 		}
+		n, res = s.tx.Push(fill)
 	}
 }
 
@@ -93,23 +106,9 @@ func (s *Sender[T]) Commit(n int) error {
 	case ring.OK:
 		return nil
 	case ring.Wake:
-		return s.kick()
+		return s.wakePeer()
 	}
 	return s.stopErr()
-}
-
-// Wait blocks until the ring has room or a Send would return an error (then
-// it returns that error), or ctx ends. It spins first, like SendWait.
-func (s *Sender[T]) Wait(ctx context.Context) error {
-	for !s.Ready() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := s.wait(ctx, s.Ready, s.armWait, s.tx.Disarm); err != nil {
-			return err
-		}
-	}
-	return s.err()
 }
 
 // err explains why the ring takes nothing: nil when it is merely full.
@@ -143,54 +142,7 @@ func (s *Sender[T]) stopErr() error {
 // ErrClosed), releases this side's fds once nothing uses them, and is
 // idempotent and safe from any goroutine, during any other call. Every
 // method after Close returns ErrClosed (Stats: the last counters).
-func (s *Sender[T]) Close() error { return s.close(s.counters, s.tx.Close) }
-
-// Fd returns the space-ready fd: it becomes readable when the receiver
-// frees space after this side armed (see Arm). For event loops. -1 after
-// Close.
-func (s *Sender[T]) Fd() int { return s.fd() }
-
-// Ready reports whether a Send would make progress or return an error. It
-// never blocks and makes no syscall. True after Close.
-func (s *Sender[T]) Ready() bool {
-	return s.tx.Closed() || s.gone.Load() || s.tx.Ready()
-}
-
-// Arm declares that the caller is about to wait for Fd, then re-checks: it
-// returns true when there is room already (do not wait). For event loops;
-// SendWait does this itself.
-func (s *Sender[T]) Arm() bool {
-	return s.armWait()
-}
-
-// armWait is Arm for this side's own waits.
-func (s *Sender[T]) armWait() bool {
-	return s.tx.Closed() || s.gone.Load() || s.tx.Arm()
-}
-
-// WaitClear consumes the signal on Fd after it fired. A peer that hung up
-// is recorded (the next Send reports ErrPeerGone), not returned here.
-func (s *Sender[T]) WaitClear() error { return s.clearOwn() }
-
-// EdgeTriggered reports whether Fd is an eventfd, which an event loop may
-// register edge-triggered and never clear (see loop.EdgeSource).
-func (s *Sender[T]) EdgeTriggered() bool { return notify.Edge(s.ch.space) }
-
-// SetWake is called by an event loop that watches this side (see
-// loop.WakeSource) with a function that wakes it, safe from any goroutine;
-// nil when it stops watching. Close and the peer's death call it, so a
-// loop asleep finds the side Ready and its handler sees the end.
-func (s *Sender[T]) SetWake(wake func()) { s.setWake(wake) }
-
-// Cap returns the ring's capacity in elements.
-func (s *Sender[T]) Cap() int { return s.ch.ring.Cap() }
-
-// Stats returns this side's counters. Safe from any goroutine, also after
-// Close (the counters at Close).
-func (s *Sender[T]) Stats() Stats {
-	st := s.counters() // before the closed check: see statsAfterClose
-	return s.statsAfterClose(s.state.closed(), st)
-}
+func (s *Sender[T]) Close() error { return s.close() }
 
 func (s *Sender[T]) counters() Stats {
 	return Stats{

@@ -13,7 +13,9 @@ import (
 // side is what a Sender and a Receiver have in common, off the fast path:
 // the lifecycle word, the fd it waits on (own) and the fd it signals
 // (peer), the lazily made Waiter, the slow-path counters and the counters
-// kept at Close.
+// kept at Close, and the methods that are the same for both (Ready, Arm,
+// Wait, Fd, WaitClear, EdgeTriggered, SetWake, Cap, Stats: promoted to
+// Sender and Receiver, written once here).
 //
 // Lifetimes. Close may come from any goroutine at any time. It never frees
 // anything a call in progress can touch:
@@ -31,6 +33,11 @@ import (
 //   - The waiter and the channel's fds are released by whichever of Close
 //     and the last blocking call (state.enter/exit) comes last.
 type side struct {
+	rs       ringSide     // the ring's side of the same direction
+	counters func() Stats // reads the live counters (Sent, Received from the ring)
+	errf     func() error // why the side takes or gives nothing (nil: merely full or empty)
+	capacity int
+
 	state   sideState
 	waiter  atomic.Pointer[notify.Waiter]
 	signals atomic.Uint64
@@ -40,10 +47,10 @@ type side struct {
 	// backwards for an observer, whatever it races with.
 	hiSent, hiReceived atomic.Uint64
 
-	// kicked: this side woke its sleeping peer since it last waited (owner
+	// wokePeer: this side woke its sleeping peer since it last waited (owner
 	// goroutine only). The peer is then about to run, so the next wait
 	// spins for at least a wakeup's latency instead of going to sleep too.
-	kicked bool
+	wokePeer bool
 
 	own, peer notify.Notifier
 	spin      time.Duration
@@ -54,6 +61,105 @@ type side struct {
 	loopWake  atomic.Pointer[func()] // wakes the event loop that watches this side (SetWake)
 	unref     func() error           // drops this side's reference to the channel
 	op        string                 // "send" or "receive", for errors
+}
+
+// ringSide is the part of a ring.Sender or ring.Receiver that side uses.
+type ringSide interface {
+	Ready() bool
+	Arm() bool
+	Disarm()
+	Closed() bool
+	Close() (wake bool)
+}
+
+// Ready reports whether the side would make progress now: a Send would
+// publish (there is room) or a Recv would read (there is data), or the
+// call would return an error (io.EOF included). It never blocks and makes
+// no syscall. True after Close.
+func (s *side) Ready() bool {
+	return s.rs.Closed() || s.gone.Load() || s.rs.Ready()
+}
+
+// Arm declares that the caller is about to wait for Fd, then re-checks:
+// it returns true when the side is Ready already (do not wait). After
+// false, the peer signals Fd once when it frees space (Sender) or
+// publishes (Receiver), or closes. For event loops; SendWait, RecvWait and
+// Wait do this themselves.
+func (s *side) Arm() bool {
+	return s.rs.Closed() || s.gone.Load() || s.rs.Arm()
+}
+
+// Wait blocks until the side is Ready, or ctx ends. It returns the error a
+// Send or Recv would return at that point (nil when there is room or
+// data; io.EOF at the end of a Receiver's stream), or ctx's error. It
+// spins first, like SendWait and RecvWait.
+func (s *side) Wait(ctx context.Context) error {
+	for !s.Ready() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := s.wait(ctx, s.Ready, s.Arm, s.rs.Disarm); err != nil {
+			return err
+		}
+	}
+	return s.errf()
+}
+
+// Fd returns the fd this side waits on: a Sender's becomes readable when
+// the receiver frees space, a Receiver's when the sender publishes or
+// closes, after the side armed (see Arm). For event loops. -1 after Close.
+func (s *side) Fd() int {
+	if s.state.closed() {
+		return -1
+	}
+	return s.own.Fd()
+}
+
+// WaitClear consumes the signal on Fd after it fired (for event loops that
+// register Fd level-triggered). A peer that hung up is recorded (the next
+// call reports ErrPeerGone, after the last element on a Receiver), not
+// returned here.
+func (s *side) WaitClear() error {
+	if s.state.closed() {
+		return fmt.Errorf("fdring: %s: %w", s.op, ErrClosed)
+	}
+	err := s.own.Clear()
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, notify.ErrHangup):
+		s.markGone()
+		return nil // the handler's next call reports ErrPeerGone
+	case errors.Is(err, notify.ErrClosed):
+		return fmt.Errorf("fdring: %s: %w", s.op, ErrClosed)
+	}
+	return fmt.Errorf("fdring: %s: %w", s.op, err)
+}
+
+// EdgeTriggered reports whether Fd is an eventfd, which an event loop may
+// register edge-triggered and never clear (see loop.EdgeSource).
+func (s *side) EdgeTriggered() bool { return notify.Edge(s.own) }
+
+// SetWake is called by an event loop that watches this side (see
+// loop.WakeSource) with a function that wakes it, safe from any goroutine;
+// nil when it stops watching. Close and the peer's death call it, so a
+// loop asleep finds the side Ready and its handler sees the end.
+func (s *side) SetWake(wake func()) {
+	if wake == nil {
+		s.loopWake.Store(nil)
+		return
+	}
+	s.loopWake.Store(&wake)
+}
+
+// Cap returns the ring's capacity in elements.
+func (s *side) Cap() int { return s.capacity }
+
+// Stats returns this side's counters. Safe from any goroutine, also after
+// Close (the counters at Close).
+func (s *side) Stats() Stats {
+	st := s.counters() // before the closed check: see statsAfterClose
+	return s.statsAfterClose(s.state.closed(), st)
 }
 
 // signal wakes the peer, which declared it sleeps.
@@ -74,9 +180,10 @@ func (s *side) signal() error {
 	return fmt.Errorf("fdring: %s: %w", s.op, err)
 }
 
-// kick signals the peer after a publish that claimed its wakeup.
-func (s *side) kick() error {
-	s.kicked = true
+// wakePeer signals the peer after a publish that claimed its wakeup, and
+// notes that the peer is about to run (see spinTime).
+func (s *side) wakePeer() error {
+	s.wokePeer = true
 	return s.signal()
 }
 
@@ -123,14 +230,6 @@ func (s *side) wait(ctx context.Context, ready, arm func() bool, disarm func()) 
 	return err
 }
 
-func (s *side) spinTime() time.Duration {
-	if s.kicked {
-		s.kicked = false
-		return max(s.spin, wakeSpin(s.spin))
-	}
-	return s.spin
-}
-
 func (s *side) getWaiter() (*notify.Waiter, error) {
 	if w := s.waiter.Load(); w != nil {
 		return w, nil
@@ -167,21 +266,11 @@ func (s *side) wakeAll() {
 	s.wakeOwn()
 }
 
-// setWake installs (or, with nil, removes) the function that wakes the
-// event loop watching the side.
-func (s *side) setWake(wake func()) {
-	if wake == nil {
-		s.loopWake.Store(nil)
-		return
-	}
-	s.loopWake.Store(&wake)
-}
-
 // close marks the side closed, keeps its counters, publishes the close in
-// the ring (ringClose reports whether the peer sleeps and must be
+// the ring (whose Close reports whether the peer sleeps and must be
 // signalled), interrupts a wait in progress and releases the side once no
 // blocking call uses it.
-func (s *side) close(stats func() Stats, ringClose func() bool) error {
+func (s *side) close() error {
 	if s.state.closed() {
 		return nil
 	}
@@ -189,7 +278,7 @@ func (s *side) close(stats func() Stats, ringClose func() bool) error {
 	// blocking call that ends may release the channel, and the peer must
 	// find the clean close in the ring by then (io.EOF or ErrClosed, not
 	// ErrPeerGone). ringClose is idempotent on its own.
-	wake := ringClose()
+	wake := s.rs.Close()
 	// The closer counts as a call in progress until it is done with the
 	// fds (signal, wakeOwn): whichever of it and the blocking calls ends
 	// last releases them, so nothing here touches a closed fd number that
@@ -198,7 +287,7 @@ func (s *side) close(stats func() Stats, ringClose func() bool) error {
 		return nil
 	}
 	var err error
-	st := stats()
+	st := s.counters()
 	s.last.Store(&st)
 	if wake {
 		if serr := s.signal(); serr != nil && !errors.Is(serr, ErrPeerGone) {
@@ -271,32 +360,6 @@ func (s *side) release() error {
 		err = cerr
 	}
 	return err
-}
-
-// clearOwn consumes the signal on the own fd (for event loops).
-func (s *side) clearOwn() error {
-	if s.state.closed() {
-		return fmt.Errorf("fdring: %s: %w", s.op, ErrClosed)
-	}
-	err := s.own.Clear()
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, notify.ErrHangup):
-		s.markGone()
-		return nil // the handler's next call reports ErrPeerGone
-	case errors.Is(err, notify.ErrClosed):
-		return fmt.Errorf("fdring: %s: %w", s.op, ErrClosed)
-	}
-	return fmt.Errorf("fdring: %s: %w", s.op, err)
-}
-
-// fd returns the own fd, or -1 once closed.
-func (s *side) fd() int {
-	if s.state.closed() {
-		return -1
-	}
-	return s.own.Fd()
 }
 
 // sideState is a side's lifecycle word: closedBit once Close was called, and

@@ -1,7 +1,6 @@
 package ring
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math/bits"
 	"sync/atomic"
@@ -9,11 +8,11 @@ import (
 )
 
 // The shared header is an ABI between processes, possibly built from
-// different binaries. Every offset is fixed (TestLayout pins them), every
-// word is native-endian (both processes run on one machine), and the two
-// indices and two state words each sit on their own 128-byte line (two
-// 64-byte lines, because adjacent-line prefetchers pair them) whatever the
-// architecture's cache line size:
+// different binaries. Every offset is fixed (a compile-time check below and
+// TestLayout pin them), every word is native-endian (both processes run on
+// one machine), and the two indices and two state words each sit on their
+// own 128-byte line (two 64-byte lines, because adjacent-line prefetchers
+// pair them) whatever the architecture's cache line size:
 //
 //	offset  size  field        written by
 //	     0     8  magic        Init (last, atomically: Open sees all or nothing)
@@ -22,7 +21,7 @@ import (
 //	    16     4  elemSize     Init
 //	    20     4  elemAlign    Init
 //	    24     8  capacity     Init (a power of two, in elements)
-//	    32     8  fingerprint  Init (hash of T's layout, see fingerprint.go)
+//	    32     8  fingerprint  Init (hash of T's layout, see types.go)
 //	    40    88  reserved, zero
 //	   128     8  tail         producer
 //	   256     8  head         consumer
@@ -87,22 +86,38 @@ const (
 	OffTxState     = 512
 )
 
-func init() {
-	// The header layout is an ABI; a change here must be a compile error,
-	// not a silent incompatibility.
-	var h header
-	if unsafe.Sizeof(h) != headerSize || unsafe.Offsetof(h.tail) != OffTail ||
-		unsafe.Offsetof(h.head) != OffHead || unsafe.Offsetof(h.rxState) != OffRxState ||
-		unsafe.Offsetof(h.txState) != OffTxState || unsafe.Offsetof(h.capacity) != OffCapacity ||
-		unsafe.Offsetof(h.fingerprint) != OffFingerprint || unsafe.Offsetof(h.elemAlign) != OffElemAlign {
-		panic("ring: header layout drifted")
-	}
-	var m [8]byte
-	binary.LittleEndian.PutUint64(m[:], Magic)
-	if string(m[:6]) != "FDRING" {
-		panic("ring: magic drifted")
-	}
-}
+// The header layout is an ABI: a drift of any offset or of the size from
+// the constants above is a compile error, not a silent incompatibility.
+// Each pair converts a difference and its negation to uint: a constant
+// that does not fit (a negative one) does not compile, so both compile
+// only when the two sides are equal.
+const (
+	_ = uint(unsafe.Sizeof(header{}) - headerSize)
+	_ = uint(headerSize - unsafe.Sizeof(header{}))
+	_ = uint(unsafe.Offsetof(header{}.version) - OffVersion)
+	_ = uint(OffVersion - unsafe.Offsetof(header{}.version))
+	_ = uint(unsafe.Offsetof(header{}.headerSize) - OffHeaderSize)
+	_ = uint(OffHeaderSize - unsafe.Offsetof(header{}.headerSize))
+	_ = uint(unsafe.Offsetof(header{}.elemSize) - OffElemSize)
+	_ = uint(OffElemSize - unsafe.Offsetof(header{}.elemSize))
+	_ = uint(unsafe.Offsetof(header{}.elemAlign) - OffElemAlign)
+	_ = uint(OffElemAlign - unsafe.Offsetof(header{}.elemAlign))
+	_ = uint(unsafe.Offsetof(header{}.capacity) - OffCapacity)
+	_ = uint(OffCapacity - unsafe.Offsetof(header{}.capacity))
+	_ = uint(unsafe.Offsetof(header{}.fingerprint) - OffFingerprint)
+	_ = uint(OffFingerprint - unsafe.Offsetof(header{}.fingerprint))
+	_ = uint(unsafe.Offsetof(header{}.tail) - OffTail)
+	_ = uint(OffTail - unsafe.Offsetof(header{}.tail))
+	_ = uint(unsafe.Offsetof(header{}.head) - OffHead)
+	_ = uint(OffHead - unsafe.Offsetof(header{}.head))
+	_ = uint(unsafe.Offsetof(header{}.rxState) - OffRxState)
+	_ = uint(OffRxState - unsafe.Offsetof(header{}.rxState))
+	_ = uint(unsafe.Offsetof(header{}.txState) - OffTxState)
+	_ = uint(OffTxState - unsafe.Offsetof(header{}.txState))
+	// "FDRING" in the magic's first six bytes, little-endian.
+	_ = uint(Magic&0xffffffffffff - 0x474e49524446)
+	_ = uint(0x474e49524446 - Magic&0xffffffffffff)
+)
 
 // Size returns the number of bytes of memory a ring of capacity elements of
 // T needs, or 0 if capacity is not a power of two in 1..MaxCapacity or T is

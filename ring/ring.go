@@ -136,16 +136,9 @@ const (
 // and one Receiver; in another process, Open gives a second view of the same
 // memory, and each process uses one side.
 type Ring[T any] struct {
-	hdr  *header
+	ringCore
 	data []T // exactly capacity elements, private slice header over mem
 	mem  []byte
-	cap  uint64
-	mask uint64
-
-	corrupt atomic.Pointer[CorruptError]
-	// fence is what a side about to sleep does so that the peer's plain
-	// index stores are visible to its re-check (see the protocol above).
-	fence fenceKind
 
 	// Each side is padded onto its own cache lines: in-process, the two
 	// sides are used by two goroutines.
@@ -156,11 +149,31 @@ type Ring[T any] struct {
 	_  [128]byte
 }
 
+// ringCore is what the sides of a ring share that does not depend on the
+// element type: the slow paths are written against it (and txCore,
+// rxCore), so they exist once, not once per element type, and the fast
+// paths carry no type dictionary across the caller's callback.
+type ringCore struct {
+	hdr     *header
+	cap     uint64
+	mask    uint64
+	corrupt atomic.Pointer[CorruptError]
+	// fence is what a side about to sleep does so that the peer's plain
+	// index stores are visible to its re-check (see the protocol above).
+	fence fenceKind
+}
+
 // Sender is the producer side. Its methods other than Close, Closed and Err
 // must be called from one goroutine at a time (the owner).
 type Sender[T any] struct {
+	data []T
+	txCore
+}
+
+// txCore is the Sender's state; every method but the ones that hand out
+// elements (Push, Reserve) is written against it.
+type txCore struct {
 	hdr   *header
-	data  []T
 	mask  uint64
 	tail  uint64 // private: our index, never read back from shared memory
 	limit uint64 // cached head + capacity; tail == limit means "full or stopped"
@@ -171,14 +184,20 @@ type Sender[T any] struct {
 	plain    bool // publish with a plain store (see storeRelease and SetShared)
 	stopped  bool // the peer closed, the ring is corrupt or we closed: no room beyond limit
 	reserved int  // length of the slice the last Reserve returned
-	r        *Ring[T]
+	r        *ringCore
 }
 
 // Receiver is the consumer side. Its methods other than Close, Closed and
 // Err must be called from one goroutine at a time (the owner).
 type Receiver[T any] struct {
+	data []T
+	rxCore
+}
+
+// rxCore is the Receiver's state; every method but the ones that hand out
+// elements (Pull, Peek) is written against it.
+type rxCore struct {
 	hdr      *header
-	data     []T
 	mask     uint64
 	head     uint64 // private: our index
 	avail    uint64 // cached tail; head == avail means "empty or stopped"
@@ -187,7 +206,7 @@ type Receiver[T any] struct {
 	stopped  bool
 	peerDone bool // the producer closed and we saw its final tail
 	peeked   int
-	r        *Ring[T]
+	r        *ringCore
 }
 
 // Sender returns the producer side of r.
@@ -204,7 +223,7 @@ func (r *Ring[T]) Mem() []byte { return r.mem }
 
 // Err returns nil, or an error wrapping ErrCorrupt once either side has seen
 // the shared state inconsistent. It is sticky and safe from any goroutine.
-func (r *Ring[T]) Err() error {
+func (r *ringCore) Err() error {
 	if e := r.corrupt.Load(); e != nil {
 		return e
 	}
@@ -242,7 +261,7 @@ func (r *Ring[T]) SetRemotePeer(peerPlain bool) {
 	}
 }
 
-func (r *Ring[T]) setCorrupt(what string, got, lo, hi uint64) {
+func (r *ringCore) setCorrupt(what string, got, lo, hi uint64) {
 	r.corrupt.CompareAndSwap(nil, &CorruptError{What: what, Got: got, Lo: lo, Hi: hi})
 }
 
@@ -261,8 +280,9 @@ func (r *Ring[T]) init(hdr *header, mem []byte, capacity, head, tail uint64) {
 	// is unreachable).
 	r.data = unsafe.Slice((*T)(unsafe.Pointer(&mem[headerSize])), int(capacity))
 	plain := PlainStores()
-	r.tx = Sender[T]{hdr: hdr, data: r.data, mask: r.mask, tail: tail, limit: head + capacity, plain: plain, r: r}
-	r.rx = Receiver[T]{hdr: hdr, data: r.data, mask: r.mask, head: head, avail: tail, plain: plain, r: r}
+	rc := &r.ringCore
+	r.tx = Sender[T]{data: r.data, txCore: txCore{hdr: hdr, mask: r.mask, tail: tail, limit: head + capacity, plain: plain, r: rc}}
+	r.rx = Receiver[T]{data: r.data, rxCore: rxCore{hdr: hdr, mask: r.mask, head: head, avail: tail, plain: plain, r: rc}}
 }
 
 // ---- Sender ----
@@ -296,7 +316,7 @@ func (s *Sender[T]) Push(fill func(free []T) int) (n int, res Result) {
 	free := s.data[idx:end:end]
 	n = fill(free)
 	if uint(n) > uint(len(free)) {
-		badCount("fill", n, len(free))
+		panic(badCount("fill", n, len(free)))
 	}
 	if n == 0 {
 		return 0, OK
@@ -305,7 +325,7 @@ func (s *Sender[T]) Push(fill func(free []T) int) (n int, res Result) {
 	h := s.hdr
 	storeRelease(&h.tail, s.tail, s.plain)
 	if st := h.rxState.Load(); st != stateRunning {
-		return n, s.peerState(st)
+		return s.peerState(st, n)
 	}
 	return n, OK
 }
@@ -342,7 +362,7 @@ func (s *Sender[T]) Reserve() []T {
 // without publishing. The result has the meaning described at Push; after
 // this side's Close, Commit publishes nothing and returns Stopped (whatever
 // n is).
-func (s *Sender[T]) Commit(n int) Result {
+func (s *txCore) Commit(n int) Result {
 	reserved := s.reserved
 	s.reserved = 0
 	if s.halt.Load() != 0 {
@@ -350,7 +370,7 @@ func (s *Sender[T]) Commit(n int) Result {
 		return Stopped
 	}
 	if uint(n) > uint(reserved) {
-		badCount("Commit", n, reserved)
+		panic(badCount("Commit", n, reserved))
 	}
 	if n == 0 {
 		return OK
@@ -359,35 +379,38 @@ func (s *Sender[T]) Commit(n int) Result {
 	h := s.hdr
 	storeRelease(&h.tail, s.tail, s.plain)
 	if st := h.rxState.Load(); st != stateRunning {
-		return s.peerState(st)
+		_, res := s.peerState(st, 0)
+		return res
 	}
 	return OK
 }
 
-// peerState handles a non-running receiver state seen after a publish.
+// peerState handles a non-running receiver state seen after a publish of n
+// elements, and returns n with the result (taking and returning n spares
+// the fast path keeping it across the call).
 //
 //go:noinline
-func (s *Sender[T]) peerState(st uint32) Result {
+func (s *txCore) peerState(st uint32, n int) (int, Result) {
 	switch st {
 	case stateWaiting:
 		if s.hdr.rxState.CompareAndSwap(stateWaiting, stateRunning) {
-			return Wake
+			return n, Wake
 		}
-		return OK
+		return n, OK
 	case stateClosed:
 		s.stop()
 	default:
 		s.r.setCorrupt("rxState", uint64(st), 0, uint64(stateClosed))
 		s.stop()
 	}
-	return Stopped
+	return n, Stopped
 }
 
 // refill is the slow path: the cache says full, or this side closed. It
 // reloads head and validates it. OK: not stopped (there may be room now).
 //
 //go:noinline
-func (s *Sender[T]) refill() Result {
+func (s *txCore) refill() Result {
 	if s.halt.Load() != 0 {
 		s.stop()
 		return Stopped
@@ -427,7 +450,7 @@ func (s *Sender[T]) refill() Result {
 // stop makes the side take nothing more: limit shrinks to the end of the
 // current reservation (which stays committable: the caller may hold it),
 // never beyond what was validated as free.
-func (s *Sender[T]) stop() {
+func (s *txCore) stop() {
 	s.stopped = true
 	s.limit = s.tail + min(uint64(s.reserved), s.limit-s.tail)
 }
@@ -435,7 +458,7 @@ func (s *Sender[T]) stop() {
 // Ready reports whether a Send would make progress or observe a terminal
 // state (receiver closed, corruption, this side closed). It never sleeps
 // and never declares.
-func (s *Sender[T]) Ready() bool {
+func (s *txCore) Ready() bool {
 	if s.tail != s.limit && s.halt.Load() == 0 {
 		return true
 	}
@@ -447,7 +470,7 @@ func (s *Sender[T]) Ready() bool {
 // must not sleep: there is space, the receiver closed, the ring is corrupt,
 // or the sender itself was closed. After false, the receiver will signal
 // once when it frees space or closes.
-func (s *Sender[T]) Arm() bool {
+func (s *txCore) Arm() bool {
 	if s.Ready() {
 		return true
 	}
@@ -465,7 +488,7 @@ func (s *Sender[T]) Arm() bool {
 // Disarm withdraws a declaration made by Arm. If the receiver already claimed
 // the wakeup, its signal is still on its way: the caller will see one
 // spurious wakeup.
-func (s *Sender[T]) Disarm() {
+func (s *txCore) Disarm() {
 	s.hdr.txState.CompareAndSwap(stateWaiting, stateRunning)
 }
 
@@ -473,7 +496,7 @@ func (s *Sender[T]) Disarm() {
 // then sees Done. wake is true when the receiver sleeps and must be signalled.
 // Close is safe from any goroutine and idempotent; Send, Reserve and Commit
 // after Close publish nothing.
-func (s *Sender[T]) Close() (wake bool) {
+func (s *txCore) Close() (wake bool) {
 	if s.halt.Or(haltClosed)&haltClosed != 0 {
 		return false
 	}
@@ -488,7 +511,7 @@ func (s *Sender[T]) Close() (wake bool) {
 // next call (the fast path already checks the halt word). Nothing is
 // written to the shared memory: the receiver may in fact be alive and
 // merely have broken the protocol. Safe from any goroutine.
-func (s *Sender[T]) PeerGone() {
+func (s *txCore) PeerGone() {
 	s.halt.Or(haltGone)
 }
 
@@ -496,23 +519,23 @@ func (s *Sender[T]) PeerGone() {
 // shared memory (its cached view): after a Push that returned (0, OK), a
 // Room above zero means fill was called and wrote nothing; zero, that the
 // ring was full.
-func (s *Sender[T]) Room() int { return int(s.limit - s.tail) }
+func (s *txCore) Room() int { return int(s.limit - s.tail) }
 
 // ReceiverClosed reports whether the receiver closed its side (or was
 // recorded gone with PeerGone). Safe from any goroutine.
-func (s *Sender[T]) ReceiverClosed() bool {
+func (s *txCore) ReceiverClosed() bool {
 	return s.hdr.rxState.Load() == stateClosed
 }
 
 // Closed reports whether this side was closed. Safe from any goroutine.
-func (s *Sender[T]) Closed() bool { return s.halt.Load()&haltClosed != 0 }
+func (s *txCore) Closed() bool { return s.halt.Load()&haltClosed != 0 }
 
 // Err returns the ring's sticky corruption error, or nil.
-func (s *Sender[T]) Err() error { return s.r.Err() }
+func (s *txCore) Err() error { return s.r.Err() }
 
 // Sent returns the number of elements this side has published (the shared
 // index). Safe from any goroutine while the memory is mapped.
-func (s *Sender[T]) Sent() uint64 { return s.hdr.tail.Load() }
+func (s *txCore) Sent() uint64 { return s.hdr.tail.Load() }
 
 // ---- Receiver ----
 
@@ -542,7 +565,7 @@ func (r *Receiver[T]) Pull(read func(data []T) int) (n int, res Result) {
 	data := r.data[idx:end:end]
 	n = read(data)
 	if uint(n) > uint(len(data)) {
-		badCount("read", n, len(data))
+		panic(badCount("read", n, len(data)))
 	}
 	if n == 0 {
 		return 0, OK
@@ -551,7 +574,7 @@ func (r *Receiver[T]) Pull(read func(data []T) int) (n int, res Result) {
 	h := r.hdr
 	storeRelease(&h.head, r.head, r.plain)
 	if st := h.txState.Load(); st != stateRunning {
-		return n, r.peerState(st)
+		return r.peerState(st, n)
 	}
 	return n, OK
 }
@@ -584,7 +607,7 @@ func (r *Receiver[T]) Peek() []T {
 // Release frees the first n elements of the slice Peek returned. n must be
 // in 0..len(peeked); anything else is a programming error and panics. After
 // this side's Close it frees nothing and returns Stopped (whatever n is).
-func (r *Receiver[T]) Release(n int) Result {
+func (r *rxCore) Release(n int) Result {
 	peeked := r.peeked
 	r.peeked = 0
 	if r.closed.Load() {
@@ -592,7 +615,7 @@ func (r *Receiver[T]) Release(n int) Result {
 		return Stopped
 	}
 	if uint(n) > uint(peeked) {
-		badCount("Release", n, peeked)
+		panic(badCount("Release", n, peeked))
 	}
 	if n == 0 {
 		return OK
@@ -601,26 +624,29 @@ func (r *Receiver[T]) Release(n int) Result {
 	h := r.hdr
 	storeRelease(&h.head, r.head, r.plain)
 	if st := h.txState.Load(); st != stateRunning {
-		return r.peerState(st)
+		_, res := r.peerState(st, 0)
+		return res
 	}
 	return OK
 }
 
+// peerState is the Receiver's mirror of the Sender's.
+//
 //go:noinline
-func (r *Receiver[T]) peerState(st uint32) Result {
+func (r *rxCore) peerState(st uint32, n int) (int, Result) {
 	switch st {
 	case stateWaiting:
 		if r.hdr.txState.CompareAndSwap(stateWaiting, stateRunning) {
-			return Wake
+			return n, Wake
 		}
 	case stateClosed:
 		// The producer closed; we keep draining until Done.
 	default:
 		r.r.setCorrupt("txState", uint64(st), 0, uint64(stateClosed))
 		r.stop()
-		return Stopped
+		return n, Stopped
 	}
-	return OK
+	return n, OK
 }
 
 // reload is the slow path: the cache says empty, or this side closed. It
@@ -628,7 +654,7 @@ func (r *Receiver[T]) peerState(st uint32) Result {
 // Stopped: there never will be (closed, corrupt, end of stream).
 //
 //go:noinline
-func (r *Receiver[T]) reload() Result {
+func (r *rxCore) reload() Result {
 	if r.closed.Load() {
 		r.stop()
 		return Stopped
@@ -666,7 +692,7 @@ func (r *Receiver[T]) reload() Result {
 // stop makes the side hand out nothing more than the elements of the
 // current peek (which stay releasable: the caller may hold them), never
 // beyond what was validated.
-func (r *Receiver[T]) stop() {
+func (r *rxCore) stop() {
 	r.stopped = true
 	r.avail = r.head + min(uint64(r.peeked), r.avail-r.head)
 }
@@ -674,7 +700,7 @@ func (r *Receiver[T]) stop() {
 // Done reports whether the producer closed and every element it published
 // was consumed: the end of the stream. It is false on a corrupt ring (see
 // Err) and after this side's Close.
-func (r *Receiver[T]) Done() bool {
+func (r *rxCore) Done() bool {
 	if r.stopped || r.closed.Load() {
 		return false
 	}
@@ -707,7 +733,7 @@ func (r *Receiver[T]) Done() bool {
 
 // Ready reports whether a Recv would make progress, or the receiver must
 // observe a terminal state (end of stream, corruption, this side closed).
-func (r *Receiver[T]) Ready() bool {
+func (r *rxCore) Ready() bool {
 	if r.head != r.avail && !r.closed.Load() {
 		return true
 	}
@@ -719,7 +745,7 @@ func (r *Receiver[T]) Ready() bool {
 // must not sleep: there is data, the stream ended, the ring is corrupt, or
 // the receiver itself was closed. After false, the producer will signal
 // once when it publishes or closes.
-func (r *Receiver[T]) Arm() bool {
+func (r *rxCore) Arm() bool {
 	if r.Ready() {
 		return true
 	}
@@ -735,7 +761,7 @@ func (r *Receiver[T]) Arm() bool {
 }
 
 // Disarm withdraws a declaration made by Arm (see Sender.Disarm).
-func (r *Receiver[T]) Disarm() {
+func (r *rxCore) Disarm() {
 	r.hdr.rxState.CompareAndSwap(stateWaiting, stateRunning)
 }
 
@@ -743,7 +769,7 @@ func (r *Receiver[T]) Disarm() {
 // is true when the producer sleeps and must be signalled. Safe from any
 // goroutine; idempotent. Recv, Peek and Release after Close read and free
 // nothing.
-func (r *Receiver[T]) Close() (wake bool) {
+func (r *rxCore) Close() (wake bool) {
 	if r.closed.Swap(true) {
 		return false
 	}
@@ -758,23 +784,23 @@ func (r *Receiver[T]) Close() (wake bool) {
 // looking at the shared memory (its cached view): after a Pull that returned
 // (0, OK), a Buffered above zero means read was called and consumed nothing;
 // zero, that the ring was empty.
-func (r *Receiver[T]) Buffered() int { return int(r.avail - r.head) }
+func (r *rxCore) Buffered() int { return int(r.avail - r.head) }
 
 // SenderClosed reports whether the producer closed its side (there may
 // still be data to drain; see Done). Safe from any goroutine.
-func (r *Receiver[T]) SenderClosed() bool {
+func (r *rxCore) SenderClosed() bool {
 	return r.hdr.txState.Load() == stateClosed
 }
 
 // Closed reports whether this side was closed. Safe from any goroutine.
-func (r *Receiver[T]) Closed() bool { return r.closed.Load() }
+func (r *rxCore) Closed() bool { return r.closed.Load() }
 
 // Err returns the ring's sticky corruption error, or nil.
-func (r *Receiver[T]) Err() error { return r.r.Err() }
+func (r *rxCore) Err() error { return r.r.Err() }
 
 // Received returns the number of elements this side has released (the
 // shared index). Safe from any goroutine while the memory is mapped.
-func (r *Receiver[T]) Received() uint64 { return r.hdr.head.Load() }
+func (r *rxCore) Received() uint64 { return r.hdr.head.Load() }
 
 // ---- shared helpers ----
 
@@ -785,7 +811,7 @@ func (r *Receiver[T]) Received() uint64 { return r.hdr.head.Load() }
 // waiting (an earlier declaration whose wakeup is still due) counts as
 // declared; a word closed by this side's own Close reports false without
 // corruption (the caller sees the closed side).
-func declare[T any](r *Ring[T], own *atomic.Uint32, closed func() bool, name string) bool {
+func declare(r *ringCore, own *atomic.Uint32, closed func() bool, name string) bool {
 	if own.CompareAndSwap(stateRunning, stateWaiting) {
 		return true
 	}
@@ -813,11 +839,12 @@ const (
 	haltGone
 )
 
-// badCount panics for a callback count outside 0..max: a programming error,
-// caught before anything is published. Kept out of line so the fast paths
-// stay small enough to inline.
+// badCount is the panic value for a callback count outside 0..max: a
+// programming error, caught before anything is published. The fast paths
+// call panic themselves (a call that never returns keeps nothing alive
+// across it) and keep the formatting out of line.
 //
 //go:noinline
-func badCount(what string, n, max int) {
-	panic(fmt.Sprintf("ring: %s returned %d, want 0..%d", what, n, max))
+func badCount(what string, n, max int) string {
+	return fmt.Sprintf("ring: %s returned %d, want 0..%d", what, n, max)
 }
