@@ -405,13 +405,18 @@ func testCancel(t *testing.T, s *server) {
 }
 
 // testDeadline: a call with a short deadline against a handler that
-// blocks returns DeadlineExceeded, and the handler's context ends.
+// blocks returns DeadlineExceeded, and the handler's context ends. The
+// deadline is long enough for the request to reach the handler on a busy
+// machine (the client is connected first).
 func testDeadline(t *testing.T, s *server) {
-	ctx, cancel := context.WithTimeout(callCtx(t), 200*time.Millisecond)
+	if _, err := s.client.UnaryCall(callCtx(t), &testpb.SimpleRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(callCtx(t), time.Second)
 	defer cancel()
 	_, err := s.client.EmptyCall(ctx, &testpb.Empty{})
 	if status.Code(err) != codes.DeadlineExceeded {
-		t.Fatalf("EmptyCall with a 200ms deadline: %v, want DeadlineExceeded", err)
+		t.Fatalf("EmptyCall with a 1s deadline: %v, want DeadlineExceeded", err)
 	}
 	s.awaitEvent(t, "EmptyCall: ")
 }
