@@ -19,7 +19,8 @@ import (
 //	hello (48 bytes)                    reply (16 bytes)
 //	 0  4  magic "FDRH"                  0  4  magic "FDRA"
 //	 4  2  protocol version (2)          4  4  status (replyOK, ...)
-//	 6  2  flags (flagPlainStores)       8  4  flags (flagPlainStores)
+//	 6  2  flags (flagPlainStores,       8  4  flags (flagPlainStores)
+//	       flagDuplex)
 //	 8  4  element size                 12  4  reserved (0)
 //	12  4  element alignment
 //	16  8  capacity (elements)
@@ -49,11 +50,19 @@ const (
 	protoVersion    = 2
 	handshakeFds    = 1
 	flagPlainStores = 1
+	flagDuplex      = 2 // the hello opens a duplex connection (see duplex.go)
+	knownFlags      = flagPlainStores | flagDuplex
 	replyOK         = 0
 	replyMismatch   = 1 // element type differs
 	replyBad        = 2 // malformed hello or unusable fds
 	replyFence      = 3 // the peer publishes with plain stores and this side cannot fence
+	replyKind       = 4 // one-way hello at a duplex accept, or the reverse
 )
+
+// ErrKindMismatch: the peer wants the other kind of channel: a one-way
+// Dial reached AcceptDuplex, or DialDuplex reached a one-way Accept.
+// Errors that wrap it also wrap ErrTypeMismatch.
+var ErrKindMismatch = errors.New("fdring: one-way and duplex channels mixed")
 
 // ErrHandshake: the peer's handshake was malformed, truncated, of another
 // protocol version, or carried unusable fds.
@@ -127,7 +136,7 @@ func decodeHello(b []byte) (hello, error) {
 	if h.version != protoVersion {
 		return hello{}, fmt.Errorf("%w: protocol version %d, this side speaks %d", ErrHandshake, h.version, protoVersion)
 	}
-	if h.flags&^flagPlainStores != 0 || ne.Uint64(b[40:]) != 0 {
+	if h.flags&^knownFlags != 0 || ne.Uint64(b[40:]) != 0 {
 		return hello{}, fmt.Errorf("%w: unknown flags", ErrHandshake)
 	}
 	return h, nil
@@ -199,9 +208,17 @@ func decodeReply(b []byte) (reply, error) {
 		return reply{}, fmt.Errorf("fdring: dial: the consumer refused the handshake: %w", ErrHandshake)
 	case replyFence:
 		return reply{}, fmt.Errorf("fdring: dial: the consumer cannot fence plain stores: %w", ErrHandshake)
+	case replyKind:
+		return reply{}, kindErr("the listener")
 	default:
 		return reply{}, fmt.Errorf("%w: reply status %d", ErrHandshake, r.status)
 	}
+}
+
+// kindErr is the error for a peer (who) that expects the other kind of
+// channel.
+func kindErr(who string) error {
+	return fmt.Errorf("fdring: %s expects the other kind of channel (one-way or duplex): %w (%w)", who, ErrKindMismatch, ErrTypeMismatch)
 }
 
 func handshakeDeadline(ctx context.Context) time.Time {

@@ -27,9 +27,15 @@ type Listener struct {
 	ln   *net.UnixListener
 	path string
 
+	done      chan struct{} // closed by Close
+	closeOnce sync.Once
+	dxOnce    sync.Once
+	dx        *duplexAcceptor // AcceptDuplex's machinery, started on first use (nil after Close)
+
 	mu        sync.Mutex
 	peers     peerPolicy
 	maxMemory int64
+	halfOpen  time.Duration // how long a duplex half waits for its second (HandshakeTimeout)
 	// gen counts AcceptContext calls: a cancelled call's context callback
 	// that runs late (after the next call set its deadline) sees a newer
 	// gen and leaves the deadline alone.
@@ -79,7 +85,7 @@ func Listen(path string) (*Listener, error) {
 		return nil, fmt.Errorf("fdring: listen: %w", err)
 	}
 	ln.SetUnlinkOnClose(true)
-	return &Listener{ln: ln, path: path, maxMemory: DefaultMaxMemory}, nil
+	return &Listener{ln: ln, path: path, maxMemory: DefaultMaxMemory, halfOpen: HandshakeTimeout, done: make(chan struct{})}, nil
 }
 
 func listenUnix(path string) (*net.UnixListener, error) {
@@ -139,10 +145,18 @@ func (l *Listener) SetMaxMemory(bytes int64) {
 // Path returns the socket's path.
 func (l *Listener) Path() string { return l.path }
 
-// Close stops listening and removes the socket file. Channels already
-// accepted are not affected. Idempotent.
+// Close stops listening and removes the socket file. A blocked
+// AcceptDuplex returns an error wrapping ErrClosed; duplex connections
+// still in their handshake are closed. Channels already accepted are not
+// affected. Idempotent.
 func (l *Listener) Close() error {
-	if err := l.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+	l.closeOnce.Do(func() { close(l.done) })
+	err := l.ln.Close()
+	l.dxOnce.Do(func() {}) // no acceptor starts from now on
+	if l.dx != nil {
+		l.dx.shutdown()
+	}
+	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("fdring: listener close: %w", err)
 	}
 	return nil
@@ -257,6 +271,9 @@ func handshakeAccept[T any](ctx context.Context, conn *net.UnixConn, peers peerP
 	}
 	if len(fds) != handshakeFds {
 		return nil, reject(replyBad, fmt.Errorf("%w: %d fds, want %d", ErrHandshake, len(fds), handshakeFds))
+	}
+	if h.flags&flagDuplex != 0 {
+		return nil, reject(replyKind, kindErr("the dialer (DialDuplex)"))
 	}
 	if status, err := checkHello[T](h, desc, maxMemory); err != nil {
 		return nil, reject(status, err)

@@ -24,7 +24,33 @@ var pairs = []struct {
 		tb.Cleanup(func() { a.Close(); b.Close() })
 		return a, b
 	}},
+	{"fdnet-dial", func(tb testing.TB) (net.Conn, net.Conn) {
+		// Through Listen and Dial: the rings are shared memory set up for
+		// another process, their wakeups travel over seqpacket sockets.
+		a, b, err := dialPair(tb, listen(tb))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { a.Close(); b.Close() })
+		return a, b
+	}},
 	{"socketpair", socketpair},
+}
+
+// BenchmarkDialAccept measures setting up and closing one connection
+// through a Listener: two socket connects, the memfd, two mappings on
+// each side, the handshake and the peer watchers.
+func BenchmarkDialAccept(b *testing.B) {
+	l := listen(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		c, s, err := dialPair(b, l, fdnet.WithBufferSize(64<<10))
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+		s.Close()
+	}
 }
 
 // socketpair returns the two ends of a unix stream socketpair as net.Conns.

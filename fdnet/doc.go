@@ -26,10 +26,34 @@
 //		func(ctx context.Context, _ string) (net.Conn, error) { return fdnet.Dial(ctx, "/run/app.sock") }),
 //		grpc.WithTransportCredentials(insecure.NewCredentials()))
 //
-// Listen and Dial set up the two rings of a connection over a unix socket
-// with fdring's duplex handshake (shared memory and wakeup fds passed over
-// the socket, the peer's uid checked); they are added together with that
-// handshake. Pipe is complete on its own.
+// # Across processes
+//
+// Listen and Dial set up each connection with fdring's duplex handshake
+// (fdring.DialDuplex, fdring.AcceptDuplex): the dialer creates both rings
+// in one memfd sealed against shrinking and growing, passes it over a
+// unix SOCK_SEQPACKET connection and opens a second connection that the
+// listener pairs with the first by a single-use random token; each
+// connection then carries one ring's wakeups, so a blocked Read and a
+// blocked Write never take each other's. Both ends check who is on the
+// other side (SO_PEERCRED: the same effective uid unless WithPeerUIDs or
+// WithAnyPeerUID allow others), and the second connection must come from
+// the process of the first. The dialer chooses the buffer size; the
+// Listener maps at most SetMaxMemory bytes per connection.
+//
+// Accept returns only completed connections. The Listener reads each
+// dialer's first message on a goroutine of its own, bounded by
+// fdring.HandshakeTimeout, so a silent or slow dialer holds up nobody; a
+// dialer that fails a check is told and closed, and Accept goes on to the
+// next (it never returns a handshake error: http.Server and grpc.Server
+// would stop serving). A connection whose second half never comes is closed
+// at the handshake deadline. Close makes a blocked Accept return an error
+// wrapping net.ErrClosed.
+//
+// Each process watches the other (a pidfd and the connections' hang-up):
+// when a peer process dies, Read returns everything it had written and then
+// an error wrapping fdring.ErrPeerGone, and Write fails with one. A peer
+// that corrupts the shared ring state makes Read and Write fail with
+// fdring.ErrCorrupt; nothing is read or written out of bounds.
 //
 // # Semantics
 //
@@ -61,7 +85,7 @@
 //     CloseRead drops unread bytes and makes Read return io.EOF; the peer's
 //     writes fail.
 //   - LocalAddr and RemoteAddr are Addr values: Network "fdring", String
-//     the socket path ("pipe" for a Pipe).
+//     the socket path ("pipe" for a Pipe); so is a Listener's Addr.
 //
 // Other errors arrive as *net.OpError wrapping fdring's: fdring.ErrPeerGone
 // once a peer process died without closing (after everything it wrote was

@@ -9,3 +9,6 @@ func Sleeps(c *Conn) (read, write uint64) {
 
 // BufferSize returns the capacity of c's send ring.
 func BufferSize(c *Conn) int { return c.tx.Cap() }
+
+// Rejected returns how many handshakes l's Accept dropped.
+func Rejected(l *Listener) uint64 { return l.rejected.Load() }

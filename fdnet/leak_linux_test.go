@@ -40,7 +40,7 @@ func TestNoFdLeak(t *testing.T) {
 			}
 		}
 	}
-	if after := count(); after != before {
+	if after := count(); after > before { // fewer: an earlier test's blocked call released its fds late
 		t.Fatalf("%d fds open before, %d after", before, after)
 	}
 }

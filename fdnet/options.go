@@ -24,6 +24,8 @@ type Option func(*config)
 type config struct {
 	bufSize int
 	spin    *time.Duration // nil: fdring's default
+	uids    []int
+	anyUID  bool
 }
 
 // WithBufferSize sets the size in bytes of the ring in each direction,
@@ -40,6 +42,19 @@ func WithSpin(d time.Duration) Option {
 	return func(c *config) { c.spin = &d }
 }
 
+// WithPeerUIDs also accepts peers running as these users: for Dial, the
+// listening process; for Listen, dialing processes. By default both sides
+// only talk to a peer of their own effective uid (SO_PEERCRED).
+func WithPeerUIDs(uids ...int) Option {
+	return func(c *config) { c.uids = append(c.uids, uids...) }
+}
+
+// WithAnyPeerUID accepts a peer of any user (see WithPeerUIDs). Use it
+// only with a socket path other users cannot create or reach.
+func WithAnyPeerUID() Option {
+	return func(c *config) { c.anyUID = true }
+}
+
 func newConfig(opts []Option) (config, error) {
 	c := config{bufSize: DefaultBufferSize}
 	for _, o := range opts {
@@ -52,10 +67,18 @@ func newConfig(opts []Option) (config, error) {
 	return c, nil
 }
 
-// ringOptions are the fdring options of one direction's channel.
+// ringOptions are the fdring options of one direction's channel (and of a
+// duplex dial: the spin and which listeners to talk to).
 func (c *config) ringOptions() []fdring.Option {
-	if c.spin == nil {
-		return nil
+	var opts []fdring.Option
+	if c.spin != nil {
+		opts = append(opts, fdring.WithSpin(*c.spin))
 	}
-	return []fdring.Option{fdring.WithSpin(*c.spin)}
+	if len(c.uids) > 0 {
+		opts = append(opts, fdring.WithPeerUIDs(c.uids...))
+	}
+	if c.anyUID {
+		opts = append(opts, fdring.WithAnyPeerUID())
+	}
+	return opts
 }

@@ -94,7 +94,7 @@ type BridgeStats struct {
 // ringSide is the ring end a bridge owns: a *fdring.Receiver[byte] or a
 // *fdring.Sender[byte].
 type ringSide interface {
-	loop.Source
+	loop.RingSource
 	Close() error
 }
 
@@ -139,10 +139,11 @@ func (b *bridge) init(ring ringSide, what string, opts []BridgeOption) {
 	}
 }
 
-// open makes c the bridge's Conn and watches the ring with h and interest.
+// open makes c the bridge's Conn and watches the ring with h, active or
+// not (loop.WatchRing).
 // A second Conn, or any Conn of a bridge already done, is closed at once; a
 // setup error closes c and finishes the bridge with the error.
-func (b *bridge) open(c *loop.Conn, h loop.Handler, interest loop.Interest) {
+func (b *bridge) open(c *loop.Conn, h loop.Handler, active bool) {
 	if b.c != nil || b.done {
 		c.Close()
 		return
@@ -152,7 +153,7 @@ func (b *bridge) open(c *loop.Conn, h loop.Handler, interest loop.Interest) {
 		b.stop(errors.New("handlers: " + b.what + ": nil ring"))
 		return
 	}
-	tok, err := c.Loop().Watch(b.ring, h, interest)
+	tok, err := c.Loop().WatchRing(b.ring, h, active)
 	if err != nil {
 		b.stop(err)
 		return
@@ -160,9 +161,9 @@ func (b *bridge) open(c *loop.Conn, h loop.Handler, interest loop.Interest) {
 	b.tok = tok
 }
 
-// setRing changes the ring's interest; an error stops the bridge.
-func (b *bridge) setRing(interest loop.Interest) bool {
-	if err := b.c.Loop().Modify(b.tok, interest); err != nil {
+// setRing turns the ring's interest on or off; an error stops the bridge.
+func (b *bridge) setRing(active bool) bool {
+	if err := b.c.Loop().SetRingActive(b.tok, active); err != nil {
 		b.stop(err)
 		return false
 	}
@@ -179,6 +180,10 @@ func (b *bridge) backpressure(paused bool) {
 		b.cfg.onBackpressure(paused)
 	}
 }
+
+// over reports whether the bridge finished or is stopping (its Conn's
+// OnClose, which finishes it, follows when the running callback returns).
+func (b *bridge) over() bool { return b.done || b.err != nil }
 
 // stop closes the Conn; its OnClose finishes the bridge with err.
 func (b *bridge) stop(err error) {

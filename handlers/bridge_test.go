@@ -21,13 +21,15 @@ const bridgeSize = 8 << 20
 
 // smallSendBuf wraps a RingConn and shrinks the socket's send buffer in
 // OnOpen, so backpressure shows after a few kilobytes instead of megabytes
-// of kernel buffering. Embedding the *RingConn forwards OnDrain too.
-type smallSendBuf struct{ *handlers.RingConn }
+// of kernel buffering. It forwards the three ConnHandler methods and
+// nothing else: the bridge's drain hook, which resumes it after
+// backpressure, travels with OnOpen.
+type smallSendBuf struct{ loop.ConnHandler }
 
 func (h smallSendBuf) OnOpen(c *loop.Conn) {
 	// Best effort: without it the test still passes, more slowly.
 	_ = unix.SetsockoptInt(c.Fd(), unix.SOL_SOCKET, unix.SO_SNDBUF, 32<<10)
-	h.RingConn.OnOpen(c)
+	h.ConnHandler.OnOpen(c)
 }
 
 // doneChan returns a BridgeOnDone option and the channel it reports on.
@@ -494,12 +496,13 @@ func TestConnToRingLoopClose(t *testing.T) {
 	}
 }
 
-// hideExtensions wraps a ConnHandler so that the loop sees only the
-// ConnHandler methods.
-type hideExtensions struct{ loop.ConnHandler }
+// onlyConnHandler wraps a ConnHandler so that the loop sees only the
+// ConnHandler methods, as a careless wrapper would.
+type onlyConnHandler struct{ loop.ConnHandler }
 
-// TestConnToRingWrapped: a wrapper that hides OnReadable makes the bridge
-// stop with an error instead of buffering without bound.
+// TestConnToRingWrapped: a wrapper that forwards only the ConnHandler
+// methods cannot lose the bridge's read hook (OnOpen installs it): every
+// byte reaches the ring, and the peer's FIN ends the stream.
 func TestConnToRingWrapped(t *testing.T) {
 	tx, rx, err := fdring.New[byte](4096)
 	if err != nil {
@@ -507,15 +510,60 @@ func TestConnToRingWrapped(t *testing.T) {
 	}
 	defer rx.Close()
 	done, onDone := doneChan()
-	_, addr := serveOn(t, hideExtensions{handlers.ConnToRing(tx, onDone)})
+	_, addr := serveOn(t, onlyConnHandler{handlers.ConnToRing(tx, onDone)})
+	c := dial(t, "tcp", addr)
+	if _, err := c.Write([]byte("kept")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if err := recv(t, done, "OnDone"); err != nil {
+		t.Errorf("OnDone(%v), want nil", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got []byte
+	for {
+		_, err := rx.RecvWait(ctx, func(d []byte) int { got = append(got, d...); return len(d) })
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("RecvWait = %v, want io.EOF after the data", err)
+			}
+			break
+		}
+	}
+	if string(got) != "kept" {
+		t.Errorf("ring got %q, want %q", got, "kept")
+	}
+}
+
+// TestConnToRingHookReplaced: a handler that replaces the bridge's read
+// hook makes the bridge stop with an error instead of losing the data.
+func TestConnToRingHookReplaced(t *testing.T) {
+	tx, rx, err := fdring.New[byte](4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	done, onDone := doneChan()
+	_, addr := serveOn(t, replaceReadHook{handlers.ConnToRing(tx, onDone)})
 	c := dial(t, "tcp", addr)
 	if _, err := c.Write([]byte("lost")); err != nil {
 		t.Fatal(err)
 	}
-	if err := recv(t, done, "OnDone"); err == nil || !strings.Contains(err.Error(), "OnReadable") {
-		t.Errorf("OnDone(%v), want an error naming OnReadable", err)
+	if err := recv(t, done, "OnDone"); err == nil || !strings.Contains(err.Error(), "read hook") {
+		t.Errorf("OnDone(%v), want an error naming the read hook", err)
 	}
 	if err := expectClosed(c); err != nil {
 		t.Error(err)
 	}
+}
+
+// replaceReadHook removes the read hook its ConnHandler installed.
+type replaceReadHook struct{ loop.ConnHandler }
+
+func (h replaceReadHook) OnOpen(c *loop.Conn) {
+	h.ConnHandler.OnOpen(c)
+	c.SetOnReadable(nil)
 }

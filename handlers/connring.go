@@ -10,16 +10,17 @@ import (
 
 // Connection to ring.
 //
-// ConnRing is a loop.ReadableHandler: on a readable event the loop calls
-// OnReadable instead of reading into its own buffer, and the bridge reads
+// ConnRing installs the Conn's read hook (loop.Conn.SetOnReadable) in
+// OnOpen: on a readable event the loop calls it instead of reading into its
+// own buffer and calling OnData, and the bridge reads
 // straight into ring memory (Reserve, Conn.Read, Commit), so each byte is
 // copied once, kernel to ring. Up to 16 reads of at most a chunk per event.
 //
 //   - ring full (Reserve returns nothing): Conn.PauseRead, and watch the
-//     Sender for Writable (the ring's space-ready wakeup). The socket's data
+//     Sender (turn its ring interest on: the ring's space-ready wakeup). The socket's data
 //     stays in the kernel and TCP flow control throttles the peer: the
 //     bridge buffers nothing outside the ring.
-//   - space: Modify the Sender's interest back to 0 and Conn.ResumeRead;
+//   - space: turn the Sender's interest off again and Conn.ResumeRead;
 //     the loop reports the socket readable again.
 //
 // On the peer's EOF the bridge Closes the Sender at once (the consumer
@@ -29,8 +30,9 @@ import (
 // closes the Conn and goes to OnDone. The Conn is the loop's like any
 // other: counted in Stats.Conns and by LeastConns, closed by loop.Close.
 
-// errNotReadable: a wrapper served the bridge without its OnReadable.
-var errNotReadable = errors.New("handlers: conn to ring: served without OnReadable (a wrapping ConnHandler must forward it)")
+// errHookReplaced: OnData was called, so the Conn's read hook the bridge
+// installed was replaced.
+var errHookReplaced = errors.New("handlers: conn to ring: the Conn's read hook was replaced (loop.Conn.SetOnReadable)")
 
 // ConnRing moves one connection's bytes into a byte ring. See ConnToRing.
 type ConnRing struct {
@@ -38,40 +40,48 @@ type ConnRing struct {
 	tx *fdring.Sender[byte]
 }
 
-// ConnToRing returns a loop.ConnHandler (and loop.ReadableHandler) that
-// copies everything the connection it serves receives into tx, and closes
-// tx when the peer closes. It serves exactly one connection (further ones
-// are closed at once). The bridge owns tx. It never writes to the
-// connection. A ConnHandler that wraps it must forward OnReadable.
+// ConnToRing returns a loop.ConnHandler that copies everything the
+// connection it serves receives into tx, and closes tx when the peer
+// closes. It serves exactly one connection (further ones are closed at
+// once). The bridge owns tx. It never writes to the connection. OnOpen
+// installs the Conn's read hook, so a ConnHandler that wraps the bridge
+// and forwards OnOpen cannot lose it; do not replace the hook with
+// Conn.SetOnReadable.
 func ConnToRing(tx *fdring.Sender[byte], opts ...BridgeOption) *ConnRing {
 	b := &ConnRing{tx: tx}
 	b.init(ringOf(tx), "conn to ring", opts)
 	return b
 }
 
-// OnOpen starts the bridge. The Sender stays watched with no interest until
-// the ring fills.
-func (b *ConnRing) OnOpen(c *loop.Conn) { b.open(c, loop.HandlerFunc(b.onSpace), 0) }
+// OnOpen starts the bridge and installs c's read hook. The Sender stays
+// watched, turned off, until the ring fills.
+func (b *ConnRing) OnOpen(c *loop.Conn) {
+	if b.c == nil && !b.done {
+		c.SetOnReadable(b.onReadable)
+	}
+	b.open(c, loop.HandlerFunc(b.onSpace), false)
+}
 
-// OnData is not called for a ReadableHandler. If a wrapping ConnHandler
-// hid OnReadable, the bridge stops with an error rather than buffer
-// without bound.
+// OnData is not called while the bridge's read hook is installed. If
+// someone replaced the hook, the bridge stops with an error rather than
+// buffer without bound.
 func (b *ConnRing) OnData(c *loop.Conn, data []byte) {
-	if c == b.c && !b.done {
-		b.stop(errNotReadable)
+	if c == b.c && !b.over() {
+		b.stop(errHookReplaced)
 	}
 }
 
-// OnReadable reads the socket straight into the ring.
-func (b *ConnRing) OnReadable(c *loop.Conn) {
-	if c != b.c || b.done || b.paused {
+// onReadable, the Conn's read hook, reads the socket straight into the
+// ring.
+func (b *ConnRing) onReadable(c *loop.Conn) {
+	if c != b.c || b.over() || b.paused {
 		return
 	}
 	short := false
 	for i := 0; ; i++ {
 		free := b.reserve()
 		switch {
-		case b.done:
+		case b.over():
 			return
 		case len(free) == 0:
 			b.pause()
@@ -100,7 +110,7 @@ func (b *ConnRing) OnReadable(c *loop.Conn) {
 }
 
 // reserve returns the ring's free space, empty when the ring is full. A
-// ring error (the consumer closed) stops the bridge: b.done is then true.
+// ring error (the consumer closed) stops the bridge: b.over() is then true.
 // It makes no syscall, so checking after each Commit is cheap.
 func (b *ConnRing) reserve() []byte {
 	free, err := b.tx.Reserve()
@@ -115,21 +125,21 @@ func (b *ConnRing) pause() {
 	if b.c.PauseRead() != nil {
 		return // the Conn is closing: OnClose follows
 	}
-	// Modify queues the Sender at once if space was freed meanwhile.
-	if b.setRing(loop.Writable) {
+	// Turning it on queues the Sender at once if space was freed meanwhile.
+	if b.setRing(true) {
 		b.backpressure(true)
 	}
 }
 
 // onSpace serves the Sender while paused: the consumer freed space.
 func (b *ConnRing) onSpace(loop.Token, loop.Event) {
-	if b.done || !b.paused {
+	if b.over() || !b.paused {
 		return
 	}
-	if free := b.reserve(); b.done || len(free) == 0 {
+	if free := b.reserve(); b.over() || len(free) == 0 {
 		return // stopped, or a spurious event
 	}
-	if !b.setRing(0) || b.c.ResumeRead() != nil {
+	if !b.setRing(false) || b.c.ResumeRead() != nil {
 		return // stopped, or the Conn is closing: OnClose follows
 	}
 	b.backpressure(false)

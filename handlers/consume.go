@@ -13,7 +13,7 @@ import (
 // Ring consumer.
 //
 // A Consumer is the loop-side reader of one fdring Receiver. The loop calls
-// OnEvent whenever the ring is Ready (data, or an end to observe). Each call
+// its serve method whenever the ring is Ready (data, or an end to observe). Each call
 // runs Recv repeatedly, handing fn slices of ring memory, until the ring is
 // empty, fn takes less than it was offered, or the round's budget is spent:
 // at most MaxItems elements and MaxCalls calls of fn. A ring with more work
@@ -69,7 +69,7 @@ func OnDone(f func(err error)) ConsumeOption {
 
 // ConsumerStats are a Consumer's counters.
 type ConsumerStats struct {
-	Dispatches  uint64 // OnEvent calls
+	Dispatches  uint64 // calls by the loop (the ring was Ready)
 	Items       uint64 // elements fn consumed
 	Calls       uint64 // calls of fn
 	MaxPerRound uint64 // the most elements one dispatch consumed
@@ -110,7 +110,7 @@ func Consume[T any](l *loop.Loop, rx *fdring.Receiver[T], fn func(data []T) int,
 	}
 	c := &Consumer[T]{l: l, rx: rx, fn: fn, cfg: cfg}
 	c.read = c.readFn
-	tok, err := l.Watch(rx, c, loop.Readable)
+	tok, err := l.WatchRing(rx, loop.HandlerFunc(c.serve), true)
 	if err != nil {
 		return nil, fmt.Errorf("handlers: consume: %w", err)
 	}
@@ -130,11 +130,10 @@ func (c *Consumer[T]) readFn(data []T) int {
 	return n
 }
 
-// OnEvent serves one dispatch of the loop: it drains up to the budget. It is
-// the loop.Handler the Consumer is watched with; loop goroutine only. An
-// EventError (the wakeup fd failed to clear) is not terminal: the ring
-// reports any end of the stream through Recv.
-func (c *Consumer[T]) OnEvent(_ loop.Token, _ loop.Event) {
+// serve is one dispatch of the loop (the handler rx is watched with): it
+// drains up to the budget. An EventError (the wakeup fd failed to clear)
+// is not terminal: the ring reports any end of the stream through Recv.
+func (c *Consumer[T]) serve(loop.Token, loop.Event) {
 	if c.done {
 		return
 	}
@@ -195,7 +194,7 @@ func (c *Consumer[T]) Pause() error {
 	if c.done {
 		return nil
 	}
-	return c.l.Modify(c.tok, 0)
+	return c.l.SetRingActive(c.tok, false)
 }
 
 // Resume undoes Pause. Loop goroutine only.
@@ -203,7 +202,7 @@ func (c *Consumer[T]) Resume() error {
 	if c.done {
 		return nil
 	}
-	return c.l.Modify(c.tok, loop.Readable)
+	return c.l.SetRingActive(c.tok, true)
 }
 
 // Stop unwatches the Receiver without calling OnDone. Idempotent. Loop

@@ -8,7 +8,6 @@ import (
 
 	"github.com/fdring/fdring"
 	"github.com/fdring/fdring/handlers"
-	"github.com/fdring/fdring/loop"
 )
 
 type item struct {
@@ -182,7 +181,7 @@ func TestConsumeBounds(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			c.OnEvent(c.Token(), loop.EventReadable)
+			c.ServeOnce()
 			if st := c.Stats(); st.Calls != tc.wantCalls || st.Items != tc.wantItems {
 				t.Errorf("stats %+v, want %d calls and %d items", st, tc.wantCalls, tc.wantItems)
 			}
@@ -219,12 +218,11 @@ func TestConsumeNoAllocs(t *testing.T) {
 		}
 		return n
 	}
-	tok := c.Token()
 	allocs := testing.AllocsPerRun(1000, func() {
 		if _, err := tx.Send(fill); err != nil {
 			t.Fatal(err)
 		}
-		c.OnEvent(tok, loop.EventReadable)
+		c.ServeOnce()
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per dispatch, want 0", allocs)

@@ -31,22 +31,27 @@
 //
 // # Flow control
 //
-// The handlers build on package loop's optional ConnHandler extensions
-// rather than on descriptors of their own, so every connection stays the
-// loop's (counted in Stats.Conns and by LeastConns, closed by loop.Close):
+// The handlers build on package loop's Conn hooks rather than on
+// descriptors of their own, so every connection stays the loop's (counted
+// in Stats.Conns and by LeastConns, closed by loop.Close). Each installs
+// its hooks in OnOpen, so a ConnHandler that wraps one of them and forwards
+// the three ConnHandler methods (as it must) cannot lose a hook:
 //
-//   - ConnToRing is a loop.ReadableHandler: it reads the socket straight
-//     into ring memory with Conn.Read, and while the ring is full it calls
-//     Conn.PauseRead and watches the Sender for space, then ResumeRead.
-//   - RingToConn is a loop.DrainHandler: at its output limit it stops
-//     draining the ring, and OnDrain (the Conn's output was written out)
-//     starts it again. It only writes, so it sets its Conn to half-close
-//     (loop.Conn.SetHalfClose): a client that only reads may shut its write
-//     side down at once and still gets the whole stream.
+//   - ConnToRing installs a read hook (loop.Conn.SetOnReadable): it reads
+//     the socket straight into ring memory with Conn.Read, and while the
+//     ring is full it calls Conn.PauseRead and turns the Sender's ring
+//     interest on, to learn of space, then ResumeRead.
+//   - RingToConn installs a drain hook (loop.Conn.SetOnDrain): at its
+//     output limit it stops draining the ring, and the hook (the Conn's
+//     output was written out) starts it again. It only writes, so it sets
+//     its Conn to half-close (loop.Conn.SetHalfClose): a client that only
+//     reads may shut its write side down at once and still gets the whole
+//     stream.
 //   - ServeEvio carries out evio's Close and Detach actions at once, or in
-//     OnDrain when output is pending; Detach hands the socket over with
-//     Conn.Detach.
+//     its drain hook when output is pending; Detach hands the socket over
+//     with Conn.Detach.
 //
-// A ConnHandler that wraps one of these must forward the extension
-// methods (OnReadable, OnDrain) as well, or the loop does not see them.
+// A bridge stopped from inside a callback (a ring error, Close) finishes,
+// and calls its OnDone, when that callback returns: package loop runs a
+// Conn's OnClose only then (see loop's conn.go).
 package handlers

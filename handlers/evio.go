@@ -32,7 +32,7 @@ import (
 //	                              each returned delay
 //	PreWrite                      before each Write of an out slice
 //	Close, Detach actions         after pending output is flushed (evio's
-//	                              order): at once, or in OnDrain
+//	                              order): at once, or in the drain hook
 //	Shutdown action               Group.Stop; then every open Conn is closed
 //	                              (Closed(c, nil)) and ServeEvio returns nil
 //
@@ -169,6 +169,7 @@ func (h *evioHandler) OnOpen(c *loop.Conn) {
 	}
 	ec.waker = c.Loop().NewWaker(ec.onWake)
 	c.SetContext(ec)
+	c.SetOnDrain(h.onDrain)
 	ev := &h.s.events
 	if ev.Opened == nil {
 		return
@@ -191,8 +192,9 @@ func (h *evioHandler) OnData(c *loop.Conn, data []byte) {
 	}
 }
 
-// OnDrain carries out a Close or Detach that waited for the output.
-func (h *evioHandler) OnDrain(c *loop.Conn) {
+// onDrain, the Conn's drain hook, carries out a Close or Detach that
+// waited for the output.
+func (h *evioHandler) onDrain(c *loop.Conn) {
 	if ec, ok := c.Context().(*evioConn); ok && ec.pending != evio.None {
 		ec.settle()
 	}
@@ -287,7 +289,7 @@ func (ec *evioConn) output(out []byte, action evio.Action) {
 		}
 		if ec.c.Buffered() == 0 {
 			ec.settle()
-		} // else OnDrain settles
+		} // else the drain hook settles
 	case evio.Shutdown:
 		ec.s.shutdown()
 	}

@@ -452,7 +452,8 @@ func TestParseEvioAddr(t *testing.T) {
 // FuzzParseEvioAddr: the parser never panics, and what it accepts is one
 // of the served networks.
 func FuzzParseEvioAddr(f *testing.F) {
-	for _, s := range []string{"tcp://127.0.0.1:0", "unix:///tmp/s", "a:1?reuseport=1&x=y", "://", "?", "tcp-net://"} {
+	for _, s := range []string{"tcp://127.0.0.1:0", "unix:///tmp/s", "a:1?reuseport=1&x=y", "://", "?", "tcp-net://",
+		"unix://", "udp4://:1", "sctp://h:1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -15,9 +15,10 @@ import (
 // takes what it can and loop.Conn copies the rest into its output buffer.
 // The bridge Releases exactly what Write accepted (all of it, since
 // loop.Conn.Write never refuses an open Conn). Before each write it looks
-// at Conn.Buffered: at the output limit it pauses the ring (Modify to
-// interest 0, so the loop does not spin on a Ready ring), and OnDrain
-// (loop.DrainHandler: the output was written out completely) resumes it.
+// at Conn.Buffered: at the output limit it turns the ring off
+// (loop.SetRingActive, so the loop does not spin on a Ready ring), and the
+// Conn's drain hook (loop.Conn.SetOnDrain, installed in OnOpen: the output
+// was written out completely) resumes it.
 // Pending output therefore stays below limit + chunk, and a paused bridge
 // costs nothing until the socket drains.
 //
@@ -43,42 +44,45 @@ type RingConn struct {
 	rx *fdring.Receiver[byte]
 }
 
-// RingToConn returns a loop.ConnHandler (and loop.DrainHandler) that sends
-// everything rx delivers to the connection it serves, then shuts the
-// connection's write side down. It serves exactly one connection (further
-// ones are closed at once): pass it to loop.WatchConn or WatchConnFd, or
-// call its methods from your own ConnHandler's, OnDrain included (without
-// it a paused bridge never resumes). Bytes the peer sends are discarded;
-// the peer's FIN does not end the stream. The bridge owns rx and closes it
-// when it finishes.
+// RingToConn returns a loop.ConnHandler that sends everything rx delivers
+// to the connection it serves, then shuts the connection's write side
+// down. It serves exactly one connection (further ones are closed at
+// once): pass it to loop.WatchConn or WatchConnFd, or call its methods from
+// your own ConnHandler's (OnOpen installs the Conn's drain hook, which
+// resumes a paused bridge, so a wrapper that forwards OnOpen cannot lose
+// it; do not replace the hook with Conn.SetOnDrain). Bytes the peer sends
+// are discarded; the peer's FIN does not end the stream. The bridge owns
+// rx and closes it when it finishes.
 func RingToConn(rx *fdring.Receiver[byte], opts ...BridgeOption) *RingConn {
 	b := &RingConn{rx: rx}
 	b.init(ringOf(rx), "ring to conn", opts)
 	return b
 }
 
-// OnOpen starts the bridge on c's loop. The peer's FIN will not end the
-// stream (see loop.Conn.SetHalfClose).
+// OnOpen starts the bridge on c's loop and installs c's drain hook. The
+// peer's FIN will not end the stream (see loop.Conn.SetHalfClose).
 func (b *RingConn) OnOpen(c *loop.Conn) {
 	c.SetHalfClose(true)
-	b.open(c, b, loop.Readable)
+	c.SetOnDrain(b.onDrain)
+	b.open(c, loop.HandlerFunc(b.serveRing), true)
 }
 
 // OnData discards what the peer sends.
 func (b *RingConn) OnData(c *loop.Conn, data []byte) {}
 
-// OnDrain resumes a bridge paused on the Conn's output.
-func (b *RingConn) OnDrain(c *loop.Conn) {
+// onDrain, the Conn's drain hook, resumes a bridge paused on the Conn's
+// output.
+func (b *RingConn) onDrain(c *loop.Conn) {
 	if c != b.c || b.done || !b.paused || b.tok.IsZero() {
 		return
 	}
 	b.backpressure(false)
-	// Modify queues the ring at once if it has data.
-	b.setRing(loop.Readable)
+	// Turning it on queues the ring at once if it has data.
+	b.setRing(true)
 }
 
-// OnEvent serves the ring: the loop.Handler the Receiver is watched with.
-func (b *RingConn) OnEvent(_ loop.Token, _ loop.Event) {
+// serveRing serves the ring: the handler the Receiver is watched with.
+func (b *RingConn) serveRing(loop.Token, loop.Event) {
 	if b.paused || b.tok.IsZero() {
 		return
 	}
@@ -89,7 +93,7 @@ func (b *RingConn) OnEvent(_ loop.Token, _ loop.Event) {
 			return
 		}
 		if c.Buffered() >= b.cfg.outputLimit {
-			if b.setRing(0) {
+			if b.setRing(false) {
 				b.backpressure(true)
 			}
 			return

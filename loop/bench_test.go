@@ -29,13 +29,13 @@ func benchFanIn(b *testing.B, rings int, spin time.Duration) {
 	for i := range rings {
 		rs[i] = newFakeRing(b, 1024)
 		r := rs[i]
-		if _, err := l.Watch(r, HandlerFunc(func(Token, Event) {
+		if _, err := l.WatchRing(r, HandlerFunc(func(Token, Event) {
 			n, _ := r.recv(func(uint64) {})
 			remaining -= n
 			if n > 0 && remaining == 0 {
 				close(done)
 			}
-		}), Readable); err != nil {
+		}), true); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -88,9 +88,9 @@ func BenchmarkPingPong(b *testing.B) {
 			b.ReportAllocs()
 			l := newLoop(b, WithSpin(spin))
 			in, out := newFakeRing(b, 64), newFakeRing(b, 64)
-			if _, err := l.Watch(in, HandlerFunc(func(Token, Event) {
+			if _, err := l.WatchRing(in, HandlerFunc(func(Token, Event) {
 				in.recv(func(v uint64) { out.trySend(v) })
-			}), Readable); err != nil {
+			}), true); err != nil {
 				b.Fatal(err)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/fdring/fdring/internal/sys"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,12 +29,28 @@ import (
 // are driven by reads (the usual case): pending <= high + one read buffer.
 //
 // Closing: a read of 0 (the peer's FIN) stops reading; pending output is
-// flushed, then the Conn closes and OnClose gets nil. Close closes at once,
-// dropping pending output; CloseWrite shuts the write side down after
-// pending output is flushed. A socket error closes the Conn and hands the
-// error to OnClose. An error met inside Write is reported by Write and the
-// close is deferred until the running handler returns, so OnClose never runs
-// inside the caller's Write.
+// flushed, then the Conn closes and OnClose gets nil. Close drops pending
+// output; CloseWrite shuts the write side down after pending output is
+// flushed. A socket error closes the Conn and hands the error to OnClose.
+//
+// When OnClose runs (one rule for Close, a failed Write, Read or
+// CloseWrite, and every other way a Conn is closed): never nested inside
+// another callback of the loop. A Conn closed while a callback runs (a
+// ConnHandler method, a Watch handler, a Post function, a timer) is closed
+// at once as far as its methods are concerned (Closed is true, they fail
+// with ErrClosed, Fd is -1), and its socket is closed and OnClose called as
+// soon as that callback returns, before the loop delivers anything else. A
+// Conn closed outside any callback (on the goroutine that owns a loop that
+// is not running) gets OnClose before the closing call returns. So a
+// handler can call Close or Write and then go on using its own state,
+// knowing OnClose has not run under it.
+//
+// Hooks. ConnHandler has the three methods every handler needs. A handler
+// that also wants to know when its output drained (SetOnDrain) or that
+// reads the socket itself (SetOnReadable) installs a hook on the Conn,
+// usually in OnOpen. Unlike optional interfaces found by type assertion,
+// which every wrapping handler would have to forward, a hook travels with
+// OnOpen, which a wrapper forwards anyway: a wrapper cannot lose it.
 //
 // Half-close (SetHalfClose): for a handler whose output does not answer its
 // input (a stream to a client that only reads and may shut its write side
@@ -54,26 +71,10 @@ type ConnHandler interface {
 	OnData(c *Conn, data []byte)
 	// OnClose is called once, after the fd was closed: err is nil for a clean
 	// close (the peer's EOF, or Close), ErrClosed when the loop closed, else
-	// the socket error.
+	// the socket error. It never runs nested inside another callback of
+	// the loop: a Conn closed during a callback gets it when that callback
+	// returns (see "When OnClose runs" at the top of conn.go).
 	OnClose(c *Conn, err error)
-}
-
-// DrainHandler is an optional extension of ConnHandler: OnDrain is called on
-// the loop goroutine when a Conn's pending output has just been written out
-// completely (Buffered went from non-zero to zero), so a handler that holds
-// back output (a bridge from a ring) knows when to produce more.
-type DrainHandler interface {
-	OnDrain(c *Conn)
-}
-
-// ReadableHandler is an optional extension of ConnHandler for handlers that
-// read the socket themselves, straight into memory of their own (a ring,
-// with no copy through the loop's buffer): on a readable event the loop
-// calls OnReadable instead of reading and calling OnData. OnReadable calls
-// Conn.Read as often as it likes (until it returns 0 or the handler's
-// memory is full; whatever it leaves is reported again next round).
-type ReadableHandler interface {
-	OnReadable(c *Conn)
 }
 
 // maxKeepOut is the output buffer capacity a Conn keeps once drained.
@@ -88,6 +89,8 @@ type Conn struct {
 	tok          Token
 	fd           int
 	h            ConnHandler
+	onDrain      func(*Conn) // SetOnDrain
+	onReadable   func(*Conn) // SetOnReadable
 	ctx          any
 	laddr, raddr net.Addr
 	out          []byte // pending output is out[off:]
@@ -107,9 +110,10 @@ type Conn struct {
 func (c *Conn) Loop() *Loop { return c.l }
 
 // Fd returns the socket descriptor (owned by the loop; do not close it), or
-// -1 once c is closed or detached: the number may name another file by then.
+// -1 once c is closed (or closing) or detached: the number may name another
+// file by then.
 func (c *Conn) Fd() int {
-	if c.closed {
+	if c.closed || c.closeQueued {
 		return -1
 	}
 	return c.fd
@@ -126,6 +130,24 @@ func (c *Conn) Context() any { return c.ctx }
 
 // SetContext attaches user data to c.
 func (c *Conn) SetContext(v any) { c.ctx = v }
+
+// SetOnDrain installs f, called on the loop goroutine each time c's pending
+// output has just been written out completely (Buffered went from non-zero
+// to zero), so a handler that holds back output (a bridge from a ring)
+// knows when to produce more. nil removes it. Install it in OnOpen (see
+// "Hooks" in conn.go): a wrapping ConnHandler then cannot lose it. One hook
+// per Conn: a later call replaces an earlier one.
+func (c *Conn) SetOnDrain(f func(c *Conn)) { c.onDrain = f }
+
+// SetOnReadable installs f for a handler that reads the socket itself,
+// straight into memory of its own (a ring, with no copy through the loop's
+// buffer): on a readable event the loop calls f instead of reading and
+// calling OnData. f calls Read as often as it likes (until it returns 0 or
+// the handler's memory is full; whatever it leaves is reported again next
+// round). nil restores OnData. Install it in OnOpen, before any data is
+// read (see "Hooks" in conn.go). One hook per Conn: a later call replaces
+// an earlier one.
+func (c *Conn) SetOnReadable(f func(c *Conn)) { c.onReadable = f }
 
 // Buffered returns how many bytes of output are pending.
 func (c *Conn) Buffered() int { return len(c.out) - c.off }
@@ -201,7 +223,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	}
 	done := 0
 	if c.Buffered() == 0 {
-		n, err := eintr(func() (int, error) { return unix.Write(c.fd, p) })
+		n, err := sys.IgnoringEINTRValue(func() (int, error) { return unix.Write(c.fd, p) })
 		switch {
 		case err == nil:
 			done = n
@@ -251,10 +273,12 @@ func (c *Conn) CloseWrite() error {
 	return nil
 }
 
-// Close closes c now, dropping pending output, and calls OnClose with nil
-// (or with the error of a deferred close). Idempotent.
+// Close closes c, dropping pending output; OnClose gets nil (or the error
+// of a failed Write or Read made earlier in the same callback). From a
+// callback, OnClose runs when the callback returns; elsewhere, before Close
+// returns (see "When OnClose runs" in conn.go). Idempotent.
 func (c *Conn) Close() error {
-	c.closeWith(c.closeErr)
+	c.closeLater(c.closeErr)
 	return nil
 }
 
@@ -279,11 +303,11 @@ func (c *Conn) handle(ev Event) {
 	}
 }
 
-// Read reads from the socket into p without blocking, for a
-// ReadableHandler. It returns (0, nil) when nothing is there now; io.EOF
+// Read reads from the socket into p without blocking, for a handler that
+// installed SetOnReadable. It returns (0, nil) when nothing is there now; io.EOF
 // once the peer sent FIN (the Conn then flushes its pending output and
-// closes, as after OnData); any other error closes the Conn after the
-// running handler returns.
+// closes, as after OnData); any other error closes the Conn (OnClose when
+// the running callback returns).
 func (c *Conn) Read(p []byte) (int, error) {
 	if c.closed || c.closeQueued {
 		return 0, fmt.Errorf("loop: read: %w", ErrClosed)
@@ -294,7 +318,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n, err := eintr(func() (int, error) { return unix.Read(c.fd, p) })
+	n, err := sys.IgnoringEINTRValue(func() (int, error) { return unix.Read(c.fd, p) })
 	switch {
 	case err == unix.EAGAIN:
 		return 0, nil
@@ -330,26 +354,16 @@ func (c *Conn) Detach() (int, error) {
 }
 
 func (c *Conn) read() {
-	if r, ok := c.h.(ReadableHandler); ok {
-		r.OnReadable(c)
+	if c.onReadable != nil {
+		c.onReadable(c)
 		return
 	}
 	buf := c.l.readBuf
 	for range maxReadsPerEvent {
-		n, err := eintr(func() (int, error) { return unix.Read(c.fd, buf) })
-		switch {
-		case err == unix.EAGAIN:
-			return
-		case err != nil:
-			c.closeWith(os.NewSyscallError("read", err))
-			return
-		case n == 0:
-			c.peerEOF = true
-			if c.Buffered() == 0 && c.doneAfterFlush() {
-				c.closeWith(nil)
-			} else if err := c.updateInterest(); err != nil {
-				c.closeWith(err)
-			}
+		// Read closes c (after this event) on an error or at the peer's
+		// EOF with nothing left to send.
+		n, err := c.Read(buf)
+		if n == 0 || err != nil {
 			return
 		}
 		c.h.OnData(c, buf[:n])
@@ -361,7 +375,7 @@ func (c *Conn) read() {
 
 func (c *Conn) flush() {
 	for c.off < len(c.out) {
-		n, err := eintr(func() (int, error) { return unix.Write(c.fd, c.out[c.off:]) })
+		n, err := sys.IgnoringEINTRValue(func() (int, error) { return unix.Write(c.fd, c.out[c.off:]) })
 		if err == unix.EAGAIN {
 			break
 		}
@@ -401,8 +415,8 @@ func (c *Conn) flush() {
 		c.closeWith(err)
 		return
 	}
-	if d, ok := c.h.(DrainHandler); ok && drained && !c.wrShut {
-		d.OnDrain(c)
+	if c.onDrain != nil && drained && !c.wrShut {
+		c.onDrain(c)
 	}
 }
 
@@ -425,17 +439,33 @@ func (c *Conn) updateInterest() error {
 	return nil
 }
 
-// closeLater queues a close for the end of the running handler.
+// closeLater closes c with err as the rule at the top of the file says: it
+// queues the close for the end of the running callback, or, when no
+// callback runs, closes at once.
 func (c *Conn) closeLater(err error) {
 	if c.closed || c.closeQueued {
 		return
 	}
 	c.closeQueued, c.closeErr = true, err
 	c.l.closing = append(c.l.closing, c)
+	if !c.l.inCallback {
+		c.l.closeDeferred()
+	}
 }
 
-// closeDeferred runs the closes queued by closeLater.
+// afterCallback runs the closes a callback queued, once it returned.
+func (l *Loop) afterCallback() {
+	if len(l.closing) > 0 {
+		l.closeDeferred()
+	}
+}
+
+// closeDeferred runs the closes queued by closeLater, as one callback
+// (OnClose may close other Conns: those follow, not nested).
 func (l *Loop) closeDeferred() {
+	nested := l.inCallback
+	l.inCallback = true
+	defer func() { l.inCallback = nested }()
 	for len(l.closing) > 0 {
 		c := l.closing[len(l.closing)-1]
 		l.closing[len(l.closing)-1] = nil
@@ -548,6 +578,12 @@ func (l *Loop) adopt(fd int, h ConnHandler) (*Conn, error) {
 	if sa, err := unix.Getpeername(fd); err == nil {
 		c.raddr = sockaddrToAddr(sa)
 	}
+	nested := l.inCallback
+	l.inCallback = true
 	h.OnOpen(c)
+	l.inCallback = nested
+	if !nested {
+		l.afterCallback()
+	}
 	return c, nil
 }

@@ -6,8 +6,8 @@
 //
 // On Linux the loop uses epoll (level-triggered); elsewhere, and on Linux with
 // WithPoll, poll(2). Both fill one small internal contract (poller.go); there
-// is one loop above them. The loop's own waker is an eventfd on Linux and a
-// pipe elsewhere.
+// is one loop above them. The loop's own waker is a notify.Notifier (an
+// eventfd on Linux, a pipe elsewhere), the kind of wakeup fd the rings use.
 //
 // # Goroutines
 //
@@ -16,7 +16,7 @@
 //
 // Loop goroutine only (that is, from a handler, a Post function or a timer
 // callback, or on any one goroutine while the loop is not running): Watch,
-// Modify, Unwatch, After, Every, Timer.Stop, Listen, WatchConn, WatchConnFd,
+// WatchFd, WatchRing, Modify, SetRingActive, Unwatch, After, Every, Timer.Stop, Listen, WatchConn, WatchConnFd,
 // Listener.Close and all Conn methods. To do any of these from elsewhere,
 // Post a function that does it.
 //
@@ -32,8 +32,9 @@
 // calling loop-goroutine-only methods from another goroutine. On a loop
 // that is not running Close releases at once, on the calling goroutine,
 // which must then be the one goroutine using the loop. Once released, no
-// method panics: Watch, Modify, Unwatch, Listen, WatchConn, WatchConnFd,
-// Post, Waker.Wake and Run fail with ErrClosed; After and Every return a
+// method panics: Watch, WatchFd, WatchRing, Modify, SetRingActive,
+// Unwatch, Listen, WatchConn, WatchConnFd, Post, Waker.Wake and Run fail
+// with ErrClosed; After and Every return a
 // Timer that never fires, and Timer.Stop reports false (a closed loop has
 // no pending timers); every Conn is closed (its methods fail with
 // ErrClosed, Close does nothing) and every Listener too (Close does
@@ -54,29 +55,38 @@
 //
 // # Ring sources
 //
-// A Source that also implements RingSource (the fdring package's Sender and
-// Receiver do) is served by the wakeup protocol, not by raw readiness. Its
-// handler is called with Event(interest) (EventReadable for a receiver
-// watched for Readable, EventWritable for a sender watched for Writable)
-// whenever the ring is Ready, once per round, plus EventError if WaitClear
-// failed. While any ring has work the loop does not block, and it polls its
+// A ring side (a RingSource, as the fdring package's Sender and Receiver
+// are) is registered with WatchRing and served by the wakeup protocol, not
+// by raw readiness. Its interest is on or off (WatchRing's active,
+// SetRingActive): while on, its handler is called with EventReady whenever
+// the ring is Ready, once per round, plus EventError if WaitClear failed.
+// A plain fd is registered with WatchFd instead. The two paths are
+// separate so that a ring cannot be served as a plain fd by accident (a
+// wrapper that forwards only Fd would never be armed and lose its
+// wakeups): Watch, which takes either through Source, accepts an FD or a
+// whole RingSource and refuses anything else with ErrSourceKind, and
+// Modify and SetRingActive each refuse the other kind's Token.
+//
+// While any ring has work the loop does not block, and it polls its
 // fds (with a zero timeout) at most every 20 microseconds, so it makes no
 // blocking syscall and no syscall per message. Only when no ring,
 // Post or timer has work does it (after spinning on Ready for up to
-// WithSpin) call Arm on every watched ring, and it blocks only if none
+// WithSpin) call Arm on every active ring, and it blocks only if none
 // reports work. When a ring's fd fires, the loop calls WaitClear and then
-// the handler; a ring that is an EdgeSource reporting an eventfd is
-// registered edge-triggered on epoll instead and never cleared (one syscall
-// less per wakeup). Arming costs O(watched rings) per sleep, and every round
-// calls Ready on every watched ring (cheap, no syscall), so a ring that
-// received work while the loop was busy elsewhere is served without a
-// wakeup.
+// the handler; a ring whose EdgeTriggered reports an eventfd is registered
+// edge-triggered on epoll instead and never cleared (one syscall less per
+// wakeup). A ring's state can also change without a signal (closed from
+// another goroutine, its peer's death): the ring then calls the wake
+// function WatchRing gave it (SetWake), and the loop runs a round. Arming
+// costs O(active rings) per sleep, and every round calls Ready on every
+// active ring (cheap, no syscall), so a ring that received work while the
+// loop was busy elsewhere is served without a wakeup.
 //
 // A ring handler should drain the ring, or consume a bounded amount for
 // fairness: it is called again next round while Ready stays true. It may be
 // called spuriously, with nothing to consume. A handler that leaves its ring
 // Ready but will not consume (it wants to stop, or its downstream is full)
-// must Unwatch it or Modify its interest to 0, or the loop spins on it.
+// must Unwatch it or turn it off (SetRingActive), or the loop spins on it.
 //
 // # Connections
 //
@@ -89,7 +99,12 @@
 // which bounds memory per connection. The peer's FIN flushes pending output,
 // then closes, unless the handler chose half-close (Conn.SetHalfClose): then
 // the FIN only ends reading, and the Conn writes on until CloseWrite or
-// Close. See conn.go for the details.
+// Close. OnClose never runs nested inside another callback: a Conn closed
+// during one (by Close, or by a failed Write) acts closed at once and gets
+// OnClose when that callback returns. A handler that wants to know when its
+// output drained, or that reads the socket itself, installs a hook in
+// OnOpen (Conn.SetOnDrain, Conn.SetOnReadable), so a wrapping handler
+// cannot lose it. See conn.go for the details.
 //
 // A listener that cannot accept for lack of fds or memory (EMFILE, ENFILE,
 // ENOBUFS, ENOMEM) backs off: it stops watching its socket and retries on a
@@ -116,7 +131,7 @@
 // The loop goroutine's state has no lock. The cross-goroutine parts use,
 // in this order when nested: Group.mu (a Group's running state, held by
 // Group.Stop), Loop.lifeMu (running/closed, and the stop request against
-// the end of Run), Loop.postMu (the Post queue), Loop.wakeMu (the wake fd's
-// lifetime, read-held by a signaller). No lock is held while user code
-// runs.
+// the end of Run), Loop.postMu (the Post queue), the wake Notifier's lock
+// (its fd's lifetime, read-held by a signaller). No lock is held while user
+// code runs.
 package loop

@@ -14,4 +14,8 @@ var (
 	// ErrStaleToken: the Token's registration was removed; its slot may since
 	// belong to someone else, who is protected from the stale Token.
 	ErrStaleToken = errors.New("loop: stale token")
+	// ErrSourceKind: a source or Token of the wrong kind for the call: Watch
+	// given a Source that is neither an FD nor a RingSource, Modify given a
+	// ring's Token, SetRingActive given a plain fd's.
+	ErrSourceKind = errors.New("loop: wrong kind of source")
 )

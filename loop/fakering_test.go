@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fdring/fdring/notify"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,8 +32,13 @@ type fakeRing struct {
 	signals atomic.Uint64 // wake fd writes made by the producer
 	buf     []uint64
 	mask    uint64
-	w       *wakeFD
+	w       notify.Notifier
 	pHead   uint64 // producer's cached head
+
+	edge     bool                   // EdgeTriggered's answer (set before watching)
+	wake     atomic.Pointer[func()] // what SetWake set
+	clears   atomic.Uint64          // WaitClear calls
+	afterArm func()                 // if set, called by Arm after its re-check
 }
 
 func newFakeRing(tb testing.TB, capacity int) *fakeRing {
@@ -40,11 +46,11 @@ func newFakeRing(tb testing.TB, capacity int) *fakeRing {
 	if capacity&(capacity-1) != 0 {
 		tb.Fatalf("capacity %d not a power of two", capacity)
 	}
-	w, err := newWakeFD()
+	w, err := notify.New()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { w.close() })
+	tb.Cleanup(func() { w.Close() })
 	return &fakeRing{buf: make([]uint64, capacity), mask: uint64(capacity - 1), w: w}
 }
 
@@ -86,7 +92,7 @@ func (r *fakeRing) sendBatch(start uint64, n int) int {
 func (r *fakeRing) signal() {
 	if r.waiting.Load() == 1 && r.waiting.CompareAndSwap(1, 0) {
 		r.signals.Add(1)
-		r.w.signal()
+		r.w.Signal()
 	}
 }
 
@@ -108,16 +114,41 @@ func (r *fakeRing) closeSend() {
 
 // Consumer side: RingSource.
 
-func (r *fakeRing) Fd() int { return r.w.fd() }
+func (r *fakeRing) Fd() int { return r.w.Fd() }
 
 func (r *fakeRing) Ready() bool { return r.tail.Load() != r.head.Load() || r.closed.Load() }
 
 func (r *fakeRing) Arm() bool {
 	r.waiting.Store(1)
-	return r.Ready()
+	ready := r.Ready()
+	if r.afterArm != nil {
+		r.afterArm()
+	}
+	return ready
 }
 
-func (r *fakeRing) WaitClear() error { return r.w.drain() }
+func (r *fakeRing) WaitClear() error {
+	r.clears.Add(1)
+	return r.w.Clear()
+}
+
+func (r *fakeRing) EdgeTriggered() bool { return r.edge && notify.Edge(r.w) }
+
+func (r *fakeRing) SetWake(wake func()) {
+	if wake == nil {
+		r.wake.Store(nil)
+		return
+	}
+	r.wake.Store(&wake)
+}
+
+// wakeFunc returns what SetWake set, or nil.
+func (r *fakeRing) wakeFunc() func() {
+	if p := r.wake.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
 
 // recv consumes everything available; it reports how many and whether the
 // producer closed and everything was consumed.

@@ -14,9 +14,9 @@ import (
 //
 // A Group is N loops, each run by Group.Run on its own goroutine locked to
 // its own OS thread. A Group's listener lives on loop 0: loop 0 accepts, the
-// balancer picks a loop, and the fd is queued on that loop like a Post
-// (handOver). The target is counted at once, so least-connections sees
-// hand-offs still in flight. This balances exactly (round-robin or
+// balancer picks a loop (Group.distribute), and the fd is queued on that
+// loop like a Post (Loop.enqueueConn) as a pendingConn. The target is
+// counted at once, so least-connections sees connections still queued. This balances exactly (round-robin or
 // least-connections), which SO_REUSEPORT's hash does not. The balancer state
 // is touched only on loop 0's goroutine; the connection counts it reads are
 // atomics.
@@ -81,11 +81,12 @@ func (g *Group) Loops() []*Loop { return g.loops }
 // Listen opens a listener on loop 0 whose connections are spread over all
 // loops, each served with h. Call it before Run, or from loop 0's goroutine.
 func (g *Group) Listen(network, address string, h ConnHandler) (*Listener, error) {
-	return g.loops[0].listen(network, address, h, func(fd int) { g.handoff(fd, h) })
+	return g.loops[0].listen(network, address, h, func(fd int) { g.distribute(fd, h) })
 }
 
-// handoff runs on loop 0's goroutine.
-func (g *Group) handoff(fd int, h ConnHandler) {
+// distribute gives an accepted fd to the loop the balancer picks: loop 0
+// adopts it at once, another loop gets it queued. Loop 0's goroutine only.
+func (g *Group) distribute(fd int, h ConnHandler) {
 	t := g.pick()
 	t.nconns.Add(1)
 	if t == g.loops[0] {
@@ -93,28 +94,28 @@ func (g *Group) handoff(fd int, h ConnHandler) {
 		_, _ = t.adopt(fd, h)
 		return
 	}
-	if err := t.handOver(fd, h); err != nil {
+	if err := t.enqueueConn(fd, h); err != nil {
 		unix.Close(fd)
 		t.nconns.Add(-1)
 	}
 }
 
-// handoff is an accepted fd on its way to the loop that will serve it.
-type handoff struct {
+// pendingConn is an accepted fd queued for the loop that will serve it.
+type pendingConn struct {
 	fd int
 	h  ConnHandler
 }
 
-// handOver queues an accepted fd (already counted in nconns) for l, like a
-// Post: l adopts it in its next round. Any goroutine. Unlike a posted
-// closure, a queued fd is closed, not leaked, if l is closed first.
-func (l *Loop) handOver(fd int, h ConnHandler) error {
+// enqueueConn queues an accepted fd (already counted in nconns) for l,
+// like a Post: l adopts it in its next round. Any goroutine. Unlike a
+// posted closure, a queued fd is closed, not leaked, if l is closed first.
+func (l *Loop) enqueueConn(fd int, h ConnHandler) error {
 	l.postMu.Lock()
 	if l.postClosed {
 		l.postMu.Unlock()
-		return fmt.Errorf("loop: hand over: %w", ErrClosed)
+		return fmt.Errorf("loop: queue conn: %w", ErrClosed)
 	}
-	l.incoming = append(l.incoming, handoff{fd: fd, h: h})
+	l.incoming = append(l.incoming, pendingConn{fd: fd, h: h})
 	l.postMu.Unlock()
 	l.postPending.Store(true)
 	l.wakeup()

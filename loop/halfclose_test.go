@@ -43,10 +43,15 @@ func (h *halfCloser) OnOpen(c *Conn) {
 func (h *halfCloser) OnData(*Conn, []byte)       {}
 func (h *halfCloser) OnClose(_ *Conn, err error) { h.closed <- err }
 
-// rawHalfCloser is halfCloser read through Conn.Read (ReadableHandler).
+// rawHalfCloser is halfCloser read through Conn.Read (an OnReadable hook).
 type rawHalfCloser struct{ *halfCloser }
 
-func (h rawHalfCloser) OnReadable(c *Conn) {
+func (h rawHalfCloser) OnOpen(c *Conn) {
+	h.halfCloser.OnOpen(c)
+	c.SetOnReadable(h.onReadable)
+}
+
+func (h rawHalfCloser) onReadable(c *Conn) {
 	var buf [512]byte
 	for {
 		if n, err := c.Read(buf[:]); n == 0 || err != nil {

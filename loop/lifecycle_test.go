@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -180,6 +181,11 @@ func lcLoopAfterClose(t *testing.T, opts []loop.Option, how string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ring := &lcRing{t: t, fd: int(pw.Fd())}
+	ringTok, err := l.WatchRing(ring, nop, true)
+	if err != nil {
+		t.Fatal(err)
+	}
 	after := l.After(time.Hour, func() { t.Error("an After timer fired") })
 	every := l.Every(time.Hour, func() { t.Error("an Every timer fired") })
 	waker := l.NewWaker(func() {})
@@ -270,6 +276,20 @@ func lcLoopAfterClose(t *testing.T, opts []loop.Option, how string) {
 			{"Watch", func(t *testing.T) {
 				_, err := l.Watch(loop.FD(pr.Fd()), nop, loop.Readable)
 				lcWantErr(t, "Watch", err, loop.ErrClosed)
+			}},
+			{"WatchFd", func(t *testing.T) {
+				_, err := l.WatchFd(int(pr.Fd()), nop, loop.Readable)
+				lcWantErr(t, "WatchFd", err, loop.ErrClosed)
+			}},
+			{"WatchRing", func(t *testing.T) {
+				_, err := l.WatchRing(&lcRing{t: t, fd: int(pw.Fd())}, nop, true)
+				lcWantErr(t, "WatchRing", err, loop.ErrClosed)
+			}},
+			{"SetRingActive", func(t *testing.T) {
+				lcWantErr(t, "SetRingActive", l.SetRingActive(ringTok, false), anyTokenErr...)
+				if ring.wake.Load() {
+					t.Error("the loop's Close left the ring's wake function set")
+				}
 			}},
 			{"Modify", func(t *testing.T) {
 				lcWantErr(t, "Modify", l.Modify(tok, loop.Writable), anyTokenErr...)
@@ -376,6 +396,12 @@ func lcLoopAfterClose(t *testing.T, opts []loop.Option, how string) {
 			{"ReadPaused", func(t *testing.T) { conn.ReadPaused() }},
 			{"PeerClosed", func(t *testing.T) { conn.PeerClosed() }},
 			{"SetHalfClose", func(t *testing.T) { conn.SetHalfClose(true) }},
+			{"SetOnDrain", func(t *testing.T) {
+				conn.SetOnDrain(func(*loop.Conn) { t.Error("OnDrain hook called after Close") })
+			}},
+			{"SetOnReadable", func(t *testing.T) {
+				conn.SetOnReadable(func(*loop.Conn) { t.Error("OnReadable hook called after Close") })
+			}},
 			{"PauseRead", func(t *testing.T) { lcWantErr(t, "PauseRead", conn.PauseRead(), loop.ErrClosed) }},
 			{"ResumeRead", func(t *testing.T) { lcWantErr(t, "ResumeRead", conn.ResumeRead(), loop.ErrClosed) }},
 			{"Closed", func(t *testing.T) {
@@ -451,3 +477,18 @@ func TestLifecycleGroupAfterClose(t *testing.T) {
 		}},
 	})
 }
+
+// lcRing is a RingSource that never has work, over a pipe's read end; wake
+// records whether the loop's wake function is set.
+type lcRing struct {
+	t    *testing.T
+	fd   int
+	wake atomic.Bool
+}
+
+func (r *lcRing) Fd() int             { return r.fd }
+func (r *lcRing) Ready() bool         { return false }
+func (r *lcRing) Arm() bool           { return false }
+func (r *lcRing) WaitClear() error    { return nil }
+func (r *lcRing) EdgeTriggered() bool { return false }
+func (r *lcRing) SetWake(wake func()) { r.wake.Store(wake != nil) }

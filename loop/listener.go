@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/fdring/fdring/internal/sys"
 	"golang.org/x/sys/unix"
 )
 
@@ -16,8 +17,8 @@ import (
 // SOCK_CLOEXEC on Linux) until EAGAIN or WithAcceptBatch connections, so a
 // storm of connections cannot starve the rest of the loop; the poller is
 // level-triggered and reports the remainder next round. Each accepted fd
-// becomes a Conn on this loop, or, for a Group's listener, is handed to the
-// loop the balancer picks (group.go). All methods run on the loop goroutine.
+// becomes a Conn on this loop, or, for a Group's listener, goes to route,
+// which gives it to the loop the balancer picks (group.go). All methods run on the loop goroutine.
 //
 // Accept errors. ECONNABORTED and EPROTO belong to one connection, which
 // the failed accept took off the backlog: the loop goes on accepting. Any
@@ -40,16 +41,16 @@ import (
 
 // Listener accepts connections on a loop.
 type Listener struct {
-	l       *Loop
-	tok     Token
-	fd      int
-	h       ConnHandler
-	addr    net.Addr
-	file    socketFile   // unix socket file to remove on Close
-	handoff func(fd int) // nil: adopt on this loop
-	closed  bool
-	retry   *Timer        // backing off: watches the socket again; nil when accepting
-	delay   time.Duration // the latest backoff delay; 0 after a successful accept
+	l      *Loop
+	tok    Token
+	fd     int
+	h      ConnHandler
+	addr   net.Addr
+	file   socketFile   // unix socket file to remove on Close
+	route  func(fd int) // a Group's balancer; nil: adopt on this loop
+	closed bool
+	retry  *Timer        // backing off: watches the socket again; nil when accepting
+	delay  time.Duration // the latest backoff delay; 0 after a successful accept
 }
 
 // Accept backoff delays (see the top of the file).
@@ -73,7 +74,7 @@ func (l *Loop) Listen(network, address string, h ConnHandler) (*Listener, error)
 	return l.listen(network, address, h, nil)
 }
 
-func (l *Loop) listen(network, address string, h ConnHandler, handoff func(int)) (*Listener, error) {
+func (l *Loop) listen(network, address string, h ConnHandler, route func(int)) (*Listener, error) {
 	if h == nil {
 		return nil, fmt.Errorf("loop: listen: nil handler")
 	}
@@ -84,7 +85,7 @@ func (l *Loop) listen(network, address string, h ConnHandler, handoff func(int))
 	if err != nil {
 		return nil, fmt.Errorf("loop: listen %s %s: %w", network, address, err)
 	}
-	ln := &Listener{l: l, fd: fd, h: h, addr: addr, file: file, handoff: handoff}
+	ln := &Listener{l: l, fd: fd, h: h, addr: addr, file: file, route: route}
 	ln.tok = l.alloc(kindListener, fd)
 	l.slots[ln.tok.slot].ln = ln
 	if err := l.setInterest(ln.tok.slot, Readable); err != nil {
@@ -100,7 +101,7 @@ func openListener(network, address string) (int, net.Addr, socketFile, error) {
 	if err != nil {
 		return -1, nil, socketFile{}, err
 	}
-	fd, err := socket(family, unix.SOCK_STREAM, 0)
+	fd, err := sys.Socket(family, unix.SOCK_STREAM, 0)
 	if err != nil {
 		return -1, nil, socketFile{}, os.NewSyscallError("socket", err)
 	}
@@ -213,7 +214,7 @@ func (ln *Listener) handle() {
 		return // backing off: an event from before the socket was unwatched
 	}
 	for i := 0; i < l.cfg.acceptBatch && !ln.closed; i++ {
-		fd, _, err := accept(ln.fd)
+		fd, _, err := sys.Accept(ln.fd)
 		switch {
 		case err == unix.EAGAIN:
 			return // drained
@@ -229,8 +230,8 @@ func (ln *Listener) handle() {
 		}
 		ln.delay = 0
 		l.counts.local[cAccepted]++
-		if ln.handoff != nil {
-			ln.handoff(fd)
+		if ln.route != nil {
+			ln.route(fd)
 			continue
 		}
 		l.nconns.Add(1)

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fdring/fdring/notify"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,22 +20,24 @@ import (
 // running). The fields below "any goroutine" are atomics or guarded by the
 // mutex named next to them.
 //
-// Lock order: (Group.mu,) lifeMu, then postMu, then wakeMu. No lock is held
-// while user code runs.
+// Lock order: (Group.mu,) lifeMu, then postMu, then the wake Notifier's own
+// lock (inside its Signal and Close). No lock is held while user code runs.
 //
 // One round (round):
 //
 //  1. Decide the timeout (prepareSleep). Zero if rings are queued, posts are
 //     pending, a stop was asked or a timer is due. Otherwise spin on the rings'
-//     Ready for up to WithSpin, then Arm every ring with interest; a ring that
+//     Ready for up to WithSpin, then Arm every active ring; a ring that
 //     reports work is queued and the timeout is zero. Only then declare
 //     sleeping (see waker.go) and take the earliest timer as the timeout.
 //  2. Poll. Dispatch each event whose Token is still live: a ring source's fd
 //     gets WaitClear and its ring is queued; other sources, conns and
 //     listeners get their handler now.
 //  3. Dispatch the queued rings, each once.
-//  4. Run posted functions (and adopt handed-over connections), then due
-//     timers, then the conn closes handlers deferred (conn.go).
+//  4. Run posted functions (and adopt the connections a Group queued), then
+//     due timers. After every callback (a handler, a Post function, a
+//     timer) the loop closes the Conns it closed and runs their OnClose
+//     (conn.go).
 //  5. Queue every ring whose Ready reports work (O(watched rings), no syscall),
 //     so rings that still have work, or got some while the loop was busy and
 //     had not armed them, are served next round without a wakeup.
@@ -48,41 +51,40 @@ import (
 type Loop struct {
 	cfg    config
 	poller poller
-	wake   *wakeFD
+	wake   notify.Notifier // the loop's wake fd (waker.go)
 	base   time.Time
 
 	lastPoll time.Duration // since base, of the last poller.wait (loop goroutine only)
 
 	// Loop goroutine only.
-	slots     []slot
-	free      []uint32
-	rings     []uint32 // slots of ring sources with non-zero interest
-	ready     []Token  // rings queued for dispatch
-	spare     []Token  // the other ready buffer
-	events    []pollEvent
-	timers    timerHeap
-	timerSeq  uint64
-	readBuf   []byte
-	closing   []*Conn // conns whose close was deferred to the end of the handler
-	cancelled *atomic.Bool
-	counts    counters
-	gone      bool // release ran: no slots, no timers; Token methods fail with ErrClosed
+	slots      []slot
+	free       []uint32
+	rings      []uint32 // slots of active ring sources
+	ready      []Token  // rings queued for dispatch
+	spare      []Token  // the other ready buffer
+	events     []pollEvent
+	timers     timerHeap
+	timerSeq   uint64
+	readBuf    []byte
+	closing    []*Conn // conns whose close waits for the running callback to return (conn.go)
+	inCallback bool    // a round, an OnOpen or a release runs: Conn closes wait (conn.go)
+	cancelled  *atomic.Bool
+	counts     counters
+	gone       bool // release ran: no slots, no timers; Token methods fail with ErrClosed
 
 	// Any goroutine.
 	state       atomic.Uint32 // stateAwake, stateSleeping, stateWoken (waker.go)
 	postPending atomic.Bool
+	ringWoken   atomic.Bool // a ring's wake function was called (wakeRing)
 	stopReq     atomic.Bool
 	closedFlag  atomic.Bool
-	nconns      atomic.Int64 // open conns plus conns being handed to this loop
+	nconns      atomic.Int64 // open conns plus conns queued for this loop
 
 	postMu     sync.Mutex // guards posts, incoming, postClosed
 	posts      []func()
 	postSpare  []func()
-	incoming   []handoff // connections handed over by a Group's listener
+	incoming   []pendingConn // connections a Group's listener queued for this loop
 	postClosed bool
-
-	wakeMu     sync.RWMutex // guards wakeClosed and the wake fd's lifetime
-	wakeClosed bool
 
 	lifeMu   sync.Mutex // guards running, closed, released; orders Stop against Run's end
 	running  bool
@@ -101,13 +103,13 @@ func New(opts ...Option) (*Loop, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := newWakeFD()
+	w, err := notify.New()
 	if err != nil {
 		p.close()
-		return nil, err
+		return nil, fmt.Errorf("loop: wake fd: %w", err)
 	}
-	if err := p.add(w.fd(), wakeToken, Readable); err != nil {
-		w.close()
+	if err := p.add(w.Fd(), wakeToken, Readable); err != nil {
+		w.Close()
 		p.close()
 		return nil, fmt.Errorf("loop: register waker: %w", err)
 	}
@@ -122,44 +124,92 @@ func New(opts ...Option) (*Loop, error) {
 	}, nil
 }
 
-// Watch registers src with interest and returns its Token. h runs on the loop
-// goroutine for each event. If src implements RingSource it is served by the
-// ring protocol (see the package documentation): its handler is called with
-// Event(interest) whenever the ring is Ready. The loop does not own src.
-// Loop goroutine only (or while the loop is not running).
+// Watch registers src and returns its Token: an FD as WatchFd(fd, h,
+// interest) does, a RingSource as WatchRing(src, h, interest != 0) does (a
+// ring's interest is on or off; which direction it names does not matter).
+// Any other Source fails with ErrSourceKind: a type that has Fd but not the
+// whole RingSource (a wrapper around a ring that forwards only Fd) would
+// otherwise be served by raw readiness and never armed, and its wakeups
+// lost. Prefer WatchFd and WatchRing, which say what they register. The
+// loop does not own src. Loop goroutine only (or while the loop is not
+// running).
 func (l *Loop) Watch(src Source, h Handler, interest Interest) (Token, error) {
-	if src == nil || h == nil {
-		return Token{}, errors.New("loop: watch: nil source or handler")
+	switch s := src.(type) {
+	case nil:
+		return Token{}, errors.New("loop: watch: nil source")
+	case RingSource:
+		return l.WatchRing(s, h, interest != 0)
+	case FD:
+		return l.WatchFd(int(s), h, interest)
+	default:
+		return Token{}, fmt.Errorf("loop: watch %T: %w: watch a plain fd with WatchFd (or as a loop.FD), "+
+			"a ring with WatchRing (a RingSource: Fd, Ready, Arm, WaitClear, EdgeTriggered, SetWake)", src, ErrSourceKind)
+	}
+}
+
+// WatchFd registers the plain file descriptor fd with interest and returns
+// its Token; h runs on the loop goroutine for each readiness event (see
+// "Handlers of fd sources" in the package documentation). The loop never
+// closes fd; Unwatch it before closing it. Loop goroutine only (or while
+// the loop is not running).
+func (l *Loop) WatchFd(fd int, h Handler, interest Interest) (Token, error) {
+	if h == nil {
+		return Token{}, errors.New("loop: watch fd: nil handler")
 	}
 	if l.closedFlag.Load() {
-		return Token{}, fmt.Errorf("loop: watch: %w", ErrClosed)
+		return Token{}, fmt.Errorf("loop: watch fd %d: %w", fd, ErrClosed)
 	}
-	fd := src.Fd()
-	tok := l.alloc(kindSource, fd)
-	s := &l.slots[tok.slot]
-	s.h = h
-	s.ring, _ = src.(RingSource)
-	if es, ok := src.(EdgeSource); ok && l.poller.edge() && es.EdgeTriggered() {
-		s.edge = true
-	}
+	tok := l.alloc(kindFd, fd)
+	l.slots[tok.slot].h = h
 	if err := l.setInterest(tok.slot, interest); err != nil {
 		l.freeSlot(tok.slot)
 		return Token{}, fmt.Errorf("loop: watch fd %d: %w", fd, err)
 	}
-	if ws, ok := src.(WakeSource); ok {
-		ws.SetWake(l.wakeup)
-	}
 	return tok, nil
 }
 
-// Modify changes the interest of a watched source. Interest 0 pauses it: no
-// handler calls until Modify asks for something again. It fails with
+// WatchRing registers one side of a ring and returns its Token. The ring is
+// served by the wakeup protocol (see "Ring sources" in the package
+// documentation): while active, h is called with EventReady whenever the
+// ring is Ready, once per round. active false registers it paused (no
+// calls until SetRingActive turns it on). WatchRing gives src a wake
+// function (RingSource.SetWake), which Unwatch takes back. The loop does
+// not own src. Loop goroutine only (or while the loop is not running).
+func (l *Loop) WatchRing(src RingSource, h Handler, active bool) (Token, error) {
+	if src == nil || h == nil {
+		return Token{}, errors.New("loop: watch ring: nil ring or handler")
+	}
+	if l.closedFlag.Load() {
+		return Token{}, fmt.Errorf("loop: watch ring: %w", ErrClosed)
+	}
+	fd := src.Fd()
+	tok := l.alloc(kindRing, fd)
+	s := &l.slots[tok.slot]
+	s.h = h
+	s.ring = src
+	s.edge = l.poller.edge() && src.EdgeTriggered()
+	if err := l.setInterest(tok.slot, ringInterest(active)); err != nil {
+		l.freeSlot(tok.slot)
+		return Token{}, fmt.Errorf("loop: watch ring fd %d: %w", fd, err)
+	}
+	src.SetWake(l.wakeRing)
+	return tok, nil
+}
+
+// ringInterest is a ring slot's interest for active: Readable for on.
+func ringInterest(active bool) Interest {
+	if active {
+		return Readable
+	}
+	return 0
+}
+
+// Modify changes the interest of a plain fd (WatchFd). Interest 0 pauses
+// it: no handler calls until Modify asks for something again. A ring's
+// Token fails with ErrSourceKind (use SetRingActive). It fails with
 // ErrClosed once the loop was closed. Loop goroutine only.
 func (l *Loop) Modify(tok Token, interest Interest) error {
-	s, err := l.lookup(tok)
-	if err == nil && s.kind != kindSource {
-		err = fmt.Errorf("%w: %v", ErrUnknownToken, tok)
-	}
+	s, err := l.lookupKind(tok, kindFd)
 	if err != nil {
 		return fmt.Errorf("loop: modify: %w", err)
 	}
@@ -169,6 +219,39 @@ func (l *Loop) Modify(tok Token, interest Interest) error {
 	return nil
 }
 
+// SetRingActive turns a ring's interest on or off. Off pauses it: its
+// handler is not called (the ring keeps its work, its fd stays registered)
+// until it is turned on again; on queues it at once if it is Ready. A plain
+// fd's Token fails with ErrSourceKind. It fails with ErrClosed once the
+// loop was closed. Loop goroutine only.
+func (l *Loop) SetRingActive(tok Token, active bool) error {
+	s, err := l.lookupKind(tok, kindRing)
+	if err != nil {
+		return fmt.Errorf("loop: set ring active: %w", err)
+	}
+	if err := l.setInterest(tok.slot, ringInterest(active)); err != nil {
+		return fmt.Errorf("loop: set ring active fd %d: %w", s.fd, err)
+	}
+	return nil
+}
+
+// lookupKind is lookup for a Token that must name a registration of kind
+// (kindFd or kindRing): a Token of the other of the two fails with
+// ErrSourceKind, a conn's or listener's with ErrUnknownToken.
+func (l *Loop) lookupKind(tok Token, kind slotKind) (*slot, error) {
+	s, err := l.lookup(tok)
+	switch {
+	case err != nil:
+		return nil, err
+	case s.kind == kind:
+		return s, nil
+	case s.kind == kindFd || s.kind == kindRing:
+		return nil, fmt.Errorf("%w: %v", ErrSourceKind, tok)
+	default:
+		return nil, fmt.Errorf("%w: %v", ErrUnknownToken, tok)
+	}
+}
+
 // Unwatch removes a registration. It is safe from any handler, including the
 // handler of tok itself; an event for tok still pending in the current batch
 // is not delivered. Unwatch before closing the fd. Once the loop was closed
@@ -176,7 +259,7 @@ func (l *Loop) Modify(tok Token, interest Interest) error {
 // only.
 func (l *Loop) Unwatch(tok Token) error {
 	s, err := l.lookup(tok)
-	if err == nil && s.kind != kindSource {
+	if err == nil && s.kind != kindFd && s.kind != kindRing {
 		err = fmt.Errorf("%w: %v", ErrUnknownToken, tok)
 	}
 	if err != nil {
@@ -189,8 +272,8 @@ func (l *Loop) Unwatch(tok Token) error {
 // fd was already closed (ENOENT, EBADF) is freed all the same.
 func (l *Loop) forget(idx uint32) error {
 	fd := l.slots[idx].fd
-	if ws, ok := l.slots[idx].ring.(WakeSource); ok {
-		ws.SetWake(nil)
+	if r := l.slots[idx].ring; r != nil {
+		r.SetWake(nil)
 	}
 	err := l.setInterest(idx, 0)
 	l.freeSlot(idx)
@@ -201,8 +284,8 @@ func (l *Loop) forget(idx uint32) error {
 }
 
 // setInterest brings the poller registration and the ring bookkeeping of slot
-// idx in line with in. A ring source is always polled for Readable on its fd,
-// whatever direction its owner cares about.
+// idx in line with in. A ring source's fd is polled for Readable (its peer's
+// signal) while the ring is active (in != 0).
 func (l *Loop) setInterest(idx uint32, in Interest) error {
 	s := &l.slots[idx]
 	want := in
@@ -279,7 +362,7 @@ func (l *Loop) runPosts() {
 	l.postMu.Lock()
 	batch := l.posts
 	l.posts = l.postSpare[:0]
-	var conns []handoff
+	var conns []pendingConn
 	if len(l.incoming) > 0 {
 		conns, l.incoming = l.incoming, nil
 	}
@@ -292,6 +375,7 @@ func (l *Loop) runPosts() {
 		batch[i] = nil
 		l.counts.local[cPostsRun]++
 		f()
+		l.afterCallback()
 	}
 	l.postSpare = batch[:0]
 }
@@ -381,6 +465,8 @@ func (l *Loop) Run(ctx context.Context) error {
 // round runs one iteration (see the top of this file). With mayBlock false it
 // never blocks (tests drive the loop this way).
 func (l *Loop) round(mayBlock bool) error {
+	l.inCallback = true
+	defer func() { l.inCallback = false }()
 	msec := 0
 	if mayBlock {
 		msec = l.prepareSleep()
@@ -414,13 +500,16 @@ func (l *Loop) round(mayBlock bool) error {
 		l.runTimers()
 	}
 	l.closeDeferred()
+	if l.ringWoken.Load() {
+		// Before the scan: a wake after this store is seen by the next
+		// prepareSleep; one before it, by the scan.
+		l.ringWoken.Store(false)
+	}
 	l.scanRings()
 	l.counts.publish()
 	return nil
 }
 
-// prepareSleep returns the poll timeout for this round; when it is not zero
-// the loop has declared itself sleeping (waker.go).
 // fdPollInterval bounds how long fd sources wait while rings keep the loop
 // busy: a round that does not block polls the fds only if this much time
 // passed since the last poll, so a loop fed by rings (or a spin that found
@@ -428,12 +517,21 @@ func (l *Loop) round(mayBlock bool) error {
 // long for service.
 const fdPollInterval = 20 * time.Microsecond
 
+// fdPollDue reports whether a round that does not block should poll the
+// fds: fdPollInterval passed since the last poll.
 func (l *Loop) fdPollDue() bool {
 	return time.Since(l.base)-l.lastPoll >= fdPollInterval
 }
 
+// prepareSleep returns the poll timeout for this round, in milliseconds
+// (-1: no timer, block until an event). It is zero, and the loop does not
+// block, when rings are queued, posts are pending, a stop was asked, a
+// timer is due, the spin (WithSpin) found work, or arming the rings found
+// some. Otherwise it declares the loop sleeping (waker.go), re-checks the
+// cross-goroutine reasons not to sleep, and returns the earliest timer's
+// timeout; the caller must store stateAwake once the poll returns.
 func (l *Loop) prepareSleep() int {
-	if len(l.ready) > 0 || l.postPending.Load() || l.shouldStop() {
+	if len(l.ready) > 0 || l.mustWake() {
 		return 0
 	}
 	msec := l.timerTimeout()
@@ -448,7 +546,7 @@ func (l *Loop) prepareSleep() int {
 		return 0
 	}
 	l.state.Store(stateSleeping)
-	if l.postPending.Load() || l.shouldStop() {
+	if l.mustWake() {
 		l.state.Store(stateAwake)
 		return 0
 	}
@@ -458,9 +556,9 @@ func (l *Loop) prepareSleep() int {
 // dispatch delivers one poller event.
 func (l *Loop) dispatch(e pollEvent) {
 	if e.tok == wakeToken {
-		// The fd is level-triggered: if draining fails, the next poll
+		// The fd is level-triggered: if clearing fails, the next poll
 		// reports it again; there is nothing better to do here.
-		_ = l.wake.drain()
+		_ = l.wake.Clear()
 		return
 	}
 	s := l.live(e.tok)
@@ -469,14 +567,12 @@ func (l *Loop) dispatch(e pollEvent) {
 	}
 	l.counts.local[cEvents]++
 	switch s.kind {
-	case kindSource:
-		if s.ring == nil {
-			// Interest may have changed earlier in this batch.
-			if ev := e.ev & (Event(s.interest) | EventHangup | EventError); s.interest != 0 && ev != 0 {
-				s.h.OnEvent(e.tok, ev)
-			}
-			return
+	case kindFd:
+		// Interest may have changed earlier in this batch.
+		if ev := e.ev & (Event(s.interest) | EventHangup | EventError); s.interest != 0 && ev != 0 {
+			s.h.OnEvent(e.tok, ev)
 		}
+	case kindRing:
 		if !s.edge {
 			err := s.ring.WaitClear()
 			if s = l.live(e.tok); s == nil {
@@ -491,16 +587,17 @@ func (l *Loop) dispatch(e pollEvent) {
 		}
 	case kindConn:
 		s.conn.handle(e.ev)
-		l.closeDeferred()
 	case kindListener:
 		s.ln.handle()
 	}
+	l.afterCallback()
 }
 
 // Close releases everything the loop owns: the poller, the wake fd, and the
 // conns and listeners it created or adopted (their handlers get OnClose with
-// ErrClosed, on the goroutine that releases). Sources registered with Watch
-// are not closed. Idempotent; safe from any goroutine. If the loop is
+// ErrClosed, on the goroutine that releases). Fds and rings registered with
+// WatchFd, WatchRing or Watch are not closed (a ring gets its wake function
+// taken back). Idempotent; safe from any goroutine. If the loop is
 // running, Close stops it and Run releases on its way out (Close may return
 // first). What each method does on a closed loop: see "Closing" in the
 // package documentation.
@@ -519,7 +616,7 @@ func (l *Loop) Close() error {
 	l.postClosed = true
 	l.posts = nil
 	l.postMu.Unlock()
-	// Connections handed over but not adopted are closed by release.
+	// Connections queued but not adopted are closed by release.
 
 	if running {
 		l.Stop()
@@ -528,6 +625,11 @@ func (l *Loop) Close() error {
 	return l.release()
 }
 
+// release frees what Close promises, once: it closes the queued and the
+// registered conns (OnClose with ErrClosed) and listeners, takes the rings'
+// wake functions back, closes the poller and the wake fd, and drops the
+// tables. It runs on the goroutine that owns the loop: Run's on the way
+// out, or Close's when the loop is not running.
 func (l *Loop) release() error {
 	l.lifeMu.Lock()
 	if l.released {
@@ -546,6 +648,10 @@ func (l *Loop) release() error {
 		unix.Close(in.fd)
 		l.nconns.Add(-1)
 	}
+	// Closes queued by the last callback first, with their own errors;
+	// then every Conn's OnClose runs as a callback of its own (conn.go).
+	l.closeDeferred()
+	l.inCallback = true
 	for i := range l.slots {
 		s := &l.slots[i]
 		switch s.kind {
@@ -553,17 +659,15 @@ func (l *Loop) release() error {
 			s.conn.closeWith(ErrClosed)
 		case kindListener:
 			errs = append(errs, s.ln.Close())
-		case kindSource:
-			if ws, ok := s.ring.(WakeSource); ok {
-				ws.SetWake(nil)
-			}
+		case kindRing:
+			s.ring.SetWake(nil)
 		}
 	}
+	l.inCallback = false
+	l.closeDeferred()
 	errs = append(errs, l.poller.close())
-	l.wakeMu.Lock()
-	l.wakeClosed = true
-	errs = append(errs, l.wake.close())
-	l.wakeMu.Unlock()
+	// The Notifier's Close waits for a Signal in flight (see waker.go).
+	errs = append(errs, l.wake.Close())
 	// Last, after every OnClose above ran (they may have added timers or
 	// queued closes): from here on Token and Timer methods see a closed
 	// loop instead of indexing released tables.

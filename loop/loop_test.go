@@ -3,10 +3,12 @@ package loop
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/fdring/fdring/internal/sys"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,7 +29,7 @@ type ringConsumer struct {
 }
 
 func (c *ringConsumer) OnEvent(tok Token, ev Event) {
-	if !ev.IsReadable() {
+	if ev != EventReady {
 		c.bad++
 	}
 	_, done := c.r.recv(func(v uint64) {
@@ -50,7 +52,7 @@ func (c *ringConsumer) OnEvent(tok Token, ev Event) {
 func watchRing(t testing.TB, l *Loop, r *fakeRing) *ringConsumer {
 	t.Helper()
 	c := &ringConsumer{t: t, l: l, r: r, done: make(chan struct{})}
-	tok, err := l.Watch(r, c, Readable)
+	tok, err := l.WatchRing(r, c, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +67,7 @@ func TestRingWokenFromGoroutine(t *testing.T) {
 			r := newFakeRing(t, 64)
 			acks := make(chan uint64, 1)
 			var next uint64
-			if _, err := l.Watch(r, HandlerFunc(func(tok Token, ev Event) {
+			if _, err := l.WatchRing(r, HandlerFunc(func(tok Token, ev Event) {
 				r.recv(func(v uint64) {
 					if v != next {
 						t.Errorf("got %d want %d", v, next)
@@ -73,7 +75,7 @@ func TestRingWokenFromGoroutine(t *testing.T) {
 					next++
 					acks <- v
 				})
-			}), Readable); err != nil {
+			}), true); err != nil {
 				t.Fatal(err)
 			}
 			run := start(t, l)
@@ -145,7 +147,11 @@ func TestManyRings(t *testing.T) {
 	})
 }
 
-func TestRingWritableInterest(t *testing.T) {
+// TestRingActive: a ring's interest is on or off. On, its handler gets
+// EventReady while it is Ready; off, it is not called although it stays
+// Ready; Modify refuses a ring's Token. Watch with any non-zero interest
+// (here Writable) registers a ring as active.
+func TestRingActive(t *testing.T) {
 	forBackends(t, func(t *testing.T, opts ...Option) {
 		l := newLoop(t, opts...)
 		r := newFakeRing(t, 8)
@@ -158,11 +164,13 @@ func TestRingWritableInterest(t *testing.T) {
 		if err := l.round(false); err != nil {
 			t.Fatal(err)
 		}
-		if len(got) != 1 || got[0] != EventWritable {
-			t.Fatalf("events %v", got)
+		if len(got) != 1 || got[0] != EventReady {
+			t.Fatalf("events %v, want [ready]", got)
 		}
-		// Interest 0 pauses a ring even though it stays Ready.
-		if err := l.Modify(tok, 0); err != nil {
+		if err := l.Modify(tok, 0); !errors.Is(err, ErrSourceKind) {
+			t.Fatalf("Modify(ring token) = %v, want ErrSourceKind", err)
+		}
+		if err := l.SetRingActive(tok, false); err != nil {
 			t.Fatal(err)
 		}
 		for range 3 {
@@ -173,14 +181,197 @@ func TestRingWritableInterest(t *testing.T) {
 		if len(got) != 1 {
 			t.Fatalf("paused ring dispatched: %v", got)
 		}
-		if err := l.Modify(tok, Readable); err != nil {
+		if err := l.SetRingActive(tok, true); err != nil {
 			t.Fatal(err)
 		}
 		if err := l.round(false); err != nil {
 			t.Fatal(err)
 		}
-		if len(got) != 2 || got[1] != EventReadable {
-			t.Fatalf("events %v", got)
+		if len(got) != 2 || got[1] != EventReady {
+			t.Fatalf("events %v, want [ready ready]", got)
+		}
+
+		// A ring registered inactive is not called until turned on.
+		r2 := newFakeRing(t, 8)
+		r2.trySend(1)
+		calls := 0
+		tok2, err := l.WatchRing(r2, HandlerFunc(func(Token, Event) { calls++ }), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.round(false); err != nil {
+			t.Fatal(err)
+		}
+		if calls != 0 {
+			t.Fatalf("inactive ring called %d times", calls)
+		}
+		if err := l.SetRingActive(tok2, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.round(false); err != nil {
+			t.Fatal(err)
+		}
+		if calls != 1 {
+			t.Fatalf("activated ring called %d times, want 1", calls)
+		}
+	})
+}
+
+// fdOnly wraps a ring but forwards only Fd: the wrapper that, registered as
+// a plain fd, would never be armed and lose its wakeups.
+type fdOnly struct{ r *fakeRing }
+
+func (w fdOnly) Fd() int { return w.r.Fd() }
+
+// TestWatchRefusesUnknownSource: Watch takes an FD or a RingSource and
+// refuses, with ErrSourceKind, any other Source, such as a ring wrapper
+// that forwards only Fd; a plain fd's Token is refused by SetRingActive.
+func TestWatchRefusesUnknownSource(t *testing.T) {
+	l := newLoop(t)
+	r := newFakeRing(t, 8)
+	nop := HandlerFunc(func(Token, Event) {})
+	if _, err := l.Watch(fdOnly{r}, nop, Readable); !errors.Is(err, ErrSourceKind) {
+		t.Fatalf("Watch(fd-only wrapper) = %v, want ErrSourceKind", err)
+	}
+	if _, err := l.Watch(nil, nop, Readable); err == nil {
+		t.Fatal("Watch(nil) succeeded")
+	}
+	if _, err := l.WatchRing(nil, nop, true); err == nil {
+		t.Fatal("WatchRing(nil) succeeded")
+	}
+	if _, err := l.WatchRing(r, nil, true); err == nil {
+		t.Fatal("WatchRing with a nil handler succeeded")
+	}
+	if _, err := l.WatchFd(r.Fd(), nil, Readable); err == nil {
+		t.Fatal("WatchFd with a nil handler succeeded")
+	}
+	p, err := sys.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(p[0])
+	defer unix.Close(p[1])
+	tok, err := l.WatchFd(p[0], nop, Readable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetRingActive(tok, true); !errors.Is(err, ErrSourceKind) {
+		t.Fatalf("SetRingActive(fd token) = %v, want ErrSourceKind", err)
+	}
+	if err := l.Unwatch(tok); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.WatchFd(-1, nop, Readable); err == nil {
+		t.Fatal("WatchFd(-1) succeeded")
+	}
+}
+
+// TestRingWakeFunction: WatchRing gives the ring a wake function and
+// Unwatch takes it back; calling it from another goroutine makes a
+// sleeping loop run a round and serve a ring whose state changed without
+// a signal on its fd.
+func TestRingWakeFunction(t *testing.T) {
+	forBackends(t, func(t *testing.T, opts ...Option) {
+		l := newLoop(t, opts...)
+		r := newFakeRing(t, 8)
+		done := make(chan struct{})
+		var tok Token
+		tok, err := l.WatchRing(r, HandlerFunc(func(got Token, _ Event) {
+			if _, fin := r.recv(func(uint64) {}); fin {
+				if err := l.Unwatch(got); err != nil {
+					t.Error(err)
+				}
+				close(done)
+			}
+		}), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wake := r.wakeFunc()
+		if wake == nil {
+			t.Fatal("WatchRing did not set a wake function")
+		}
+		armed := make(chan struct{}, 1)
+		r.afterArm = func() {
+			select {
+			case armed <- struct{}{}:
+			default:
+			}
+		}
+		start(t, l)
+		// The loop goes to sleep once it armed the ring (or is about to:
+		// the wake must work either way).
+		waitCh(t, armed, "the loop arming the ring")
+		// Closed without a signal (the declaration is not consumed): only
+		// the wake function can make the loop look.
+		r.closed.Store(true)
+		wake()
+		waitCh(t, done, "the closed ring's handler")
+		if r.wakeFunc() != nil {
+			t.Error("Unwatch left the wake function set")
+		}
+		_ = tok
+	})
+}
+
+// TestRingWakeBetweenArmAndSleep: a ring woken (closed without a signal,
+// then its wake function called) after the loop armed it but before the
+// loop declared sleeping must keep the loop from blocking. Driven by hand:
+// Arm itself makes the wake, right after its re-check found nothing.
+func TestRingWakeBetweenArmAndSleep(t *testing.T) {
+	l := newLoop(t)
+	r := newFakeRing(t, 8)
+	calls := 0
+	if _, err := l.WatchRing(r, HandlerFunc(func(Token, Event) { calls++ }), true); err != nil {
+		t.Fatal(err)
+	}
+	r.afterArm = func() {
+		r.afterArm = nil
+		r.closed.Store(true)
+		r.wakeFunc()()
+	}
+	if msec := l.prepareSleep(); msec != 0 {
+		t.Fatalf("prepareSleep = %d after a wake during Arm, want 0 (the loop would sleep on a closed ring)", msec)
+	}
+	l.state.Store(stateAwake)
+	for range 2 {
+		if err := l.round(false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls == 0 {
+		t.Fatal("the woken ring's handler was not called")
+	}
+}
+
+// TestRingEdgeTriggered: a ring whose fd is edge-triggered is never cleared
+// on the epoll backend and is cleared on poll(2), and no wakeup is lost
+// either way.
+func TestRingEdgeTriggered(t *testing.T) {
+	forBackends(t, func(t *testing.T, opts ...Option) {
+		l := newLoop(t, opts...)
+		r := newFakeRing(t, 64)
+		r.edge = true
+		c := watchRing(t, l, r)
+		start(t, l)
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		const items = 2000
+		for i := range uint64(items) {
+			if !r.send(ctx, i) {
+				t.Fatal("send timed out")
+			}
+		}
+		r.closeSend()
+		waitCh(t, c.done, "the consumer")
+		l.Stop()
+		clears := r.clears.Load()
+		edge := len(opts) == 0 && runtime.GOOS == "linux"
+		if edge && clears != 0 {
+			t.Errorf("edge-triggered ring cleared %d times", clears)
+		}
+		if !edge && r.signals.Load() > 0 && clears == 0 {
+			t.Errorf("level-triggered ring signalled %d times, never cleared", r.signals.Load())
 		}
 	})
 }
@@ -498,8 +689,8 @@ func TestUnwatchLaterRingInBatch(t *testing.T) {
 		calls := 0
 		// Rings stay Ready (nobody consumes), so each handler also unwatches
 		// itself, as a handler that stops consuming must.
-		ta, _ = l.Watch(ra, HandlerFunc(func(tok Token, _ Event) { calls++; l.Unwatch(tb); l.Unwatch(tok) }), Readable)
-		tb, _ = l.Watch(rb, HandlerFunc(func(tok Token, _ Event) { calls++; l.Unwatch(ta); l.Unwatch(tok) }), Readable)
+		ta, _ = l.WatchRing(ra, HandlerFunc(func(tok Token, _ Event) { calls++; l.Unwatch(tb); l.Unwatch(tok) }), true)
+		tb, _ = l.WatchRing(rb, HandlerFunc(func(tok Token, _ Event) { calls++; l.Unwatch(ta); l.Unwatch(tok) }), true)
 		for range 3 {
 			l.round(false)
 		}
@@ -642,10 +833,10 @@ func TestZeroAllocRingRound(t *testing.T) {
 		for i := range rings {
 			rs[i] = newFakeRing(t, 64)
 			r := rs[i]
-			if _, err := l.Watch(r, HandlerFunc(func(Token, Event) {
+			if _, err := l.WatchRing(r, HandlerFunc(func(Token, Event) {
 				n, _ := r.recv(func(uint64) {})
 				got += n
-			}), Readable); err != nil {
+			}), true); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -669,6 +860,9 @@ func TestZeroAllocRingRound(t *testing.T) {
 
 func TestEventString(t *testing.T) {
 	if s := (EventReadable | EventHangup).String(); s != "readable|hangup" {
+		t.Error(s)
+	}
+	if s := (EventReady | EventError).String(); s != "error|ready" {
 		t.Error(s)
 	}
 	if s := (Readable | Writable).String(); s != "readable|writable" {

@@ -28,8 +28,8 @@ func defaultConfig() config {
 }
 
 // WithSpin makes the loop poll the Ready method of its watched ring sources
-// for up to d before it arms them and blocks. A hand-off the spin catches
-// costs well under a microsecond; one that needs a wakeup costs tens. Zero
+// for up to d before it arms them and blocks. Work the spin catches costs
+// well under a microsecond to pick up; work that needs a wakeup costs tens. Zero
 // (the default) disables spinning.
 func WithSpin(d time.Duration) Option {
 	return func(c *config) {

@@ -15,10 +15,10 @@ type pauser struct {
 	closed chan error
 }
 
-func (p *pauser) OnOpen(*Conn)                {}
+func (p *pauser) OnOpen(c *Conn)              { c.SetOnDrain(p.onDrain) }
 func (p *pauser) OnData(c *Conn, data []byte) { p.data <- append([]byte(nil), data...) }
 func (p *pauser) OnClose(c *Conn, err error)  { p.closed <- err }
-func (p *pauser) OnDrain(c *Conn)             { p.drains <- c.Buffered() }
+func (p *pauser) onDrain(c *Conn)             { p.drains <- c.Buffered() }
 func (p *pauser) noData(t *testing.T) {
 	t.Helper()
 	select {
@@ -116,10 +116,10 @@ type rawReader struct {
 	closed chan error
 }
 
-func (r *rawReader) OnOpen(*Conn)             {}
-func (r *rawReader) OnData(*Conn, []byte)     { panic("OnData called for a ReadableHandler") }
+func (r *rawReader) OnOpen(c *Conn)           { c.SetOnReadable(r.onReadable) }
+func (r *rawReader) OnData(*Conn, []byte)     { panic("OnData called with an OnReadable hook") }
 func (r *rawReader) OnClose(_ *Conn, e error) { r.closed <- e }
-func (r *rawReader) OnReadable(c *Conn) {
+func (r *rawReader) onReadable(c *Conn) {
 	for r.n < len(r.mem) {
 		n, err := c.Read(r.mem[r.n:])
 		r.n += n

@@ -1,7 +1,5 @@
 package loop
 
-import "golang.org/x/sys/unix"
-
 // The backend contract.
 //
 // A poller is one OS readiness facility. Exactly one exists per Loop, and only
@@ -25,10 +23,9 @@ import "golang.org/x/sys/unix"
 //	       (register edge-triggered: reported once per new readiness).
 //	close  release the backend.
 //
-// The wake side of the contract is wakeFD (wakefd_linux.go: eventfd;
-// wakefd_pipe.go: a pipe elsewhere): signal from any goroutine, drain on the
-// loop goroutine when its fd reports readable, close. The loop registers it
-// with the poller under wakeToken.
+// The loop's wake fd is not the backend's: it is a notify.Notifier (an
+// eventfd on Linux, a pipe elsewhere; see waker.go), which the loop
+// registers with the poller under wakeToken like any fd.
 type poller interface {
 	add(fd int, tok Token, in Interest) error
 	mod(fd int, tok Token, in Interest) error
@@ -49,21 +46,4 @@ func newPoller(c *config) (poller, error) {
 		return newPollPoller(c.maxEvents), nil
 	}
 	return newDefaultPoller(c.maxEvents)
-}
-
-// eintr calls fn until it fails with something other than EINTR. It is the one
-// place that retries interrupted system calls.
-func eintr[T any](fn func() (T, error)) (T, error) {
-	for {
-		v, err := fn()
-		if err != unix.EINTR {
-			return v, err
-		}
-	}
-}
-
-// accepted is what accept(2) returns, as one value for eintr.
-type accepted struct {
-	fd int
-	sa unix.Sockaddr
 }

@@ -26,10 +26,14 @@ func newEpoller(maxEvents int) (*epoller, error) {
 	return &epoller{fd: fd, raw: make([]unix.EpollEvent, maxEvents)}, nil
 }
 
+// epollMask is the epoll event mask for in. Readable interest also asks
+// for EPOLLRDHUP, so a peer's half-close (its FIN, shutdown(SHUT_WR)) is
+// reported as EventHangup next to EventReadable, as poll(2) does with
+// POLLRDHUP; EPOLLHUP and EPOLLERR are always reported.
 func epollMask(in Interest) uint32 {
 	var m uint32
 	if in.IsReadable() {
-		m |= unix.EPOLLIN
+		m |= unix.EPOLLIN | unix.EPOLLRDHUP
 	}
 	if in.IsWritable() {
 		m |= unix.EPOLLOUT

@@ -25,7 +25,7 @@ func newPollPoller(maxEvents int) *pollPoller {
 func pollMask(in Interest) int16 {
 	var m int16
 	if in.IsReadable() {
-		m |= unix.POLLIN
+		m |= unix.POLLIN | pollRDHUP
 	}
 	if in.IsWritable() {
 		m |= unix.POLLOUT
@@ -98,7 +98,7 @@ func (p *pollPoller) wait(out []pollEvent, msec int) (int, error) {
 		if r&unix.POLLOUT != 0 {
 			ev |= EventWritable
 		}
-		if r&unix.POLLHUP != 0 {
+		if r&(unix.POLLHUP|pollRDHUP) != 0 {
 			ev |= EventHangup
 		}
 		if r&(unix.POLLERR|unix.POLLNVAL) != 0 {

@@ -6,7 +6,7 @@ import "time"
 //
 // The loop keeps, on its goroutine only:
 //
-//	rings  the slots of ring sources with non-zero interest (slot.ringPos
+//	rings  the slots of active ring sources (slot.ringPos
 //	       indexes back into it, for O(1) removal);
 //	ready  Tokens of rings to dispatch next, each at most once (slot.queued).
 //
@@ -39,7 +39,7 @@ func (l *Loop) spin() bool {
 	start := time.Now()
 	for i := 1; ; i++ {
 		l.scanRings()
-		if len(l.ready) > 0 || l.postPending.Load() || l.shouldStop() {
+		if len(l.ready) > 0 || l.mustWake() {
 			return true
 		}
 		// Reading the clock costs more than a scan of a few rings.
@@ -49,7 +49,7 @@ func (l *Loop) spin() bool {
 	}
 }
 
-// armRings declares the loop asleep on every ring with interest. A ring that
+// armRings declares the loop asleep on every active ring. A ring that
 // already has work is queued, and then the loop must not block.
 func (l *Loop) armRings() bool {
 	found := false
@@ -91,10 +91,11 @@ func (l *Loop) runRings() {
 		if s.interest == 0 {
 			continue
 		}
-		ev := Event(s.interest) | s.extra
+		ev := EventReady | s.extra
 		s.extra = 0
 		l.counts.local[cRingDispatches]++
 		s.h.OnEvent(tok, ev)
+		l.afterCallback()
 	}
 	l.spare = batch[:0]
 }

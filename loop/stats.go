@@ -24,7 +24,7 @@ type Stats struct {
 	Accepted         uint64 // connections accepted by this loop's listeners
 	AcceptErrors     uint64 // accept calls that failed (EAGAIN, "none pending", excluded)
 	AcceptBackoffs   uint64 // times a listener stopped accepting for a while (out of fds or memory)
-	Conns            int64  // connections open now (including ones being handed to this loop)
+	Conns            int64  // connections open now (including ones queued for this loop by a Group)
 }
 
 type counter int

@@ -4,19 +4,9 @@ package loop
 
 import "golang.org/x/sys/unix"
 
-// socket creates a non-blocking close-on-exec socket.
-func socket(family, typ, proto int) (int, error) {
-	return unix.Socket(family, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
-}
-
-// accept takes one pending connection as a non-blocking close-on-exec fd.
-func accept(fd int) (int, unix.Sockaddr, error) {
-	a, err := eintr(func() (accepted, error) {
-		nfd, sa, err := unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
-		return accepted{nfd, sa}, err
-	})
-	return a.fd, a.sa, err
-}
+// pollRDHUP asks poll(2) to report a peer's half-close (its FIN) as a
+// hangup, as the epoll backend does with EPOLLRDHUP.
+const pollRDHUP = unix.POLLRDHUP
 
 // unixAbstract reports whether a unix socket address names Linux's abstract
 // namespace (a leading '@', which x/sys/unix turns into the NUL the kernel

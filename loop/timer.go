@@ -151,6 +151,7 @@ func (l *Loop) runTimers() {
 		}
 		l.counts.local[cTimersFired]++
 		t.f()
+		l.afterCallback()
 	}
 }
 

@@ -29,6 +29,7 @@ type Token struct {
 // IsZero reports whether t is the zero Token.
 func (t Token) IsZero() bool { return t == Token{} }
 
+// String formats t as "token(slot.generation)", for logs and errors.
 func (t Token) String() string { return fmt.Sprintf("token(%d.%d)", t.slot, t.gen) }
 
 // wakeToken names the loop's own waker in the poller. No slot has this index.
@@ -38,7 +39,8 @@ type slotKind uint8
 
 const (
 	kindFree slotKind = iota
-	kindSource
+	kindFd            // a plain fd (WatchFd)
+	kindRing          // a ring source (WatchRing)
 	kindConn
 	kindListener
 )
@@ -48,7 +50,7 @@ type slot struct {
 	kind       slotKind
 	queued     bool     // a Token for this slot sits in Loop.ready
 	registered Interest // what the poller was told (0: not in the poller)
-	interest   Interest // what the owner asked for
+	interest   Interest // what the owner asked for (a ring: Readable when active)
 	extra      Event    // flags to add to the next ring dispatch (EventError)
 	ringPos    int32    // index in Loop.rings, -1 if not there
 	fd         int

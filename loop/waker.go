@@ -15,8 +15,9 @@ import (
 //	woken    someone moved sleeping -> woken and owes (or made) one signal.
 //
 // The loop, before blocking, stores sleeping and THEN re-checks every reason
-// not to sleep (postPending, stop, cancellation). A waker first publishes its
-// reason (posts appended and postPending stored, or a stop flag) and THEN
+// not to sleep (mustWake: postPending, ringWoken, stop, cancellation). A
+// waker first publishes its reason (posts appended and postPending stored,
+// ringWoken stored, or a stop flag) and THEN
 // loads the state; only the goroutine whose CAS sleeping -> woken succeeds
 // writes the wake fd. Go's atomics are sequentially consistent, so of the two
 // store -> load pairs at least one side sees the other: either the loop sees
@@ -26,10 +27,13 @@ import (
 // after that leaves the fd readable and costs one spurious round, nothing
 // more.
 //
-// The wake fd is closed by Loop.release. wakeMu (read-held around the write,
-// write-held around the close) keeps a late signaller from writing into a
-// closed, possibly reused, fd number. It is taken only on the slow path, when
-// the loop really sleeps.
+// The wake fd is a notify.Notifier (notify.New: an eventfd on Linux, a
+// pipe elsewhere), the same kind the rings use, so its signal, clear and
+// close live in one place. Loop.release closes it; the Notifier's Close
+// waits for a Signal in flight and later Signals fail with notify.ErrClosed
+// (ignored here: a closed loop needs no wakeup), so a late signaller never
+// writes into a closed, possibly reused, fd number. Its lock is taken only
+// on the slow path, when the loop really sleeps.
 
 const (
 	stateAwake uint32 = iota
@@ -37,19 +41,32 @@ const (
 	stateWoken
 )
 
+// mustWake reports the cross-goroutine reasons not to sleep (see the top
+// of the file).
+func (l *Loop) mustWake() bool {
+	return l.postPending.Load() || l.ringWoken.Load() || l.shouldStop()
+}
+
+// wakeRing is the wake function WatchRing gives a ring (RingSource.SetWake):
+// the ring's state changed without a signal on its fd. The ring published
+// the change before the call; ringWoken is the reason the loop re-checks
+// after it declared sleeping, so a wake between the loop's Arm of the ring
+// and that declaration is not lost; the round that follows calls Ready on
+// every ring. Any goroutine.
+func (l *Loop) wakeRing() {
+	l.ringWoken.Store(true)
+	l.wakeup()
+}
+
 // wakeup makes a sleeping loop return from the poller. Any goroutine.
 func (l *Loop) wakeup() {
 	if l.state.Load() != stateSleeping || !l.state.CompareAndSwap(stateSleeping, stateWoken) {
 		return
 	}
-	l.wakeMu.RLock()
-	if !l.wakeClosed {
-		// An error here (other than "already signalled", handled inside)
-		// would mean the fd is broken; there is nobody to report it to,
-		// and the loop's next poll reports the broken fd itself.
-		_ = l.wake.signal()
-	}
-	l.wakeMu.RUnlock()
+	// ErrClosed: the loop was released and needs no wakeup. Any other
+	// error would mean the fd is broken; there is nobody to report it to,
+	// and the loop's next poll reports the broken fd itself.
+	_ = l.wake.Signal()
 }
 
 // Waker runs a function on the loop goroutine when woken from any goroutine.

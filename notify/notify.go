@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/fdring/fdring/internal/sys"
 	"golang.org/x/sys/unix"
 )
 
@@ -208,7 +209,7 @@ func signalFd(fd int, kind fdKind) error {
 	} else {
 		b[0] = 1
 	}
-	return ignoreEINTR(func() error {
+	return sys.IgnoringEINTR(func() error {
 		if kind.socket() {
 			return unix.Sendto(fd, msg, unix.MSG_DONTWAIT, nil)
 		}
@@ -242,7 +243,7 @@ func drainLoop(fd int, kind fdKind) (bool, error) {
 	got := false
 	for range maxDrainReads {
 		var n int
-		err := ignoreEINTR(func() error {
+		err := sys.IgnoringEINTR(func() error {
 			var e error
 			if kind.socket() {
 				n, e = recvDontwait(fd, buf[:])
@@ -270,16 +271,6 @@ func drainLoop(fd int, kind fdKind) (bool, error) {
 		}
 	}
 	return got, nil
-}
-
-// ignoreEINTR runs a syscall wrapper until it does not fail with EINTR. It
-// is the one place that retries interrupted calls.
-func ignoreEINTR(call func() error) error {
-	for {
-		if err := call(); err != unix.EINTR {
-			return err
-		}
-	}
 }
 
 // ShutRead shuts n's fd for reading when it is a socket (a notifier over a

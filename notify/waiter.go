@@ -76,7 +76,7 @@ func (w *Waiter) Wait(ctx context.Context) error {
 		return w.fileErr(err)
 	}
 	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() { w.kick(gen) })
+		stop := context.AfterFunc(ctx, func() { w.expire(gen) })
 		defer stop()
 	}
 	for {
@@ -100,7 +100,7 @@ func (w *Waiter) Wait(ctx context.Context) error {
 			if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
 				return context.DeadlineExceeded
 			}
-			// A stale kick from an earlier Wait's context: re-arm.
+			// A stale expiry from an earlier Wait's context: re-arm.
 			w.mu.Lock()
 			err = w.f.SetReadDeadline(deadline)
 			w.mu.Unlock()
@@ -113,8 +113,10 @@ func (w *Waiter) Wait(ctx context.Context) error {
 	}
 }
 
-// kick ends the Wait of generation gen, if it is still the current one.
-func (w *Waiter) kick(gen uint64) {
+// expire ends the Wait of generation gen, if it is still the current one,
+// by moving the read deadline into the past (the context's end reaches the
+// runtime poller this way).
+func (w *Waiter) expire(gen uint64) {
 	w.mu.Lock()
 	if w.gen == gen {
 		w.f.SetReadDeadline(time.Unix(1, 0))

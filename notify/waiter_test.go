@@ -231,15 +231,15 @@ func testWaiter(t *testing.T, k kind) {
 		if err := <-res; err != nil {
 			t.Fatalf("Wait(ctx2) after cancelling ctx1: %v, want nil", err)
 		}
-		// Deterministically, a kick of the earlier generation delivered
+		// Deterministically, an expiry of the earlier generation delivered
 		// before or during the next Wait must not end it.
 		stale := w.gen
 		ready, res = waitAsync(w, testContext(t))
 		<-ready
-		w.kick(stale)
+		w.expire(stale)
 		mustSignal(t, n)
 		if err := <-res; err != nil {
-			t.Fatalf("Wait after a stale kick: %v, want nil", err)
+			t.Fatalf("Wait after a stale expiry: %v, want nil", err)
 		}
 	})
 	t.Run("StaleContextCallbackRace", func(t *testing.T) {

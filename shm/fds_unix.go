@@ -9,6 +9,7 @@ import (
 	"net"
 	"syscall"
 
+	"github.com/fdring/fdring/internal/sys"
 	"golang.org/x/sys/unix"
 )
 
@@ -97,7 +98,7 @@ func RecvFds(conn *net.UnixConn, payload []byte, maxFds int) (n int, fds []int, 
 			defer syscall.ForkLock.RUnlock()
 		}
 		var oobn int
-		recvErr = ignoringEINTR(func() error {
+		recvErr = sys.IgnoringEINTR(func() error {
 			var err error
 			n, oobn, flags, _, err = unix.Recvmsg(int(fd), payload, oob, recvmsgFlags)
 			return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"unsafe"
 
+	"github.com/fdring/fdring/internal/sys"
 	"golang.org/x/sys/unix"
 )
 
@@ -58,7 +59,7 @@ func sizeSealMap(fd, size int, o options) ([]byte, error) {
 				size, st.Blksize, ErrSize)
 		}
 	}
-	if err := ignoringEINTR(func() error { return unix.Ftruncate(fd, int64(size)) }); err != nil {
+	if err := sys.IgnoringEINTR(func() error { return unix.Ftruncate(fd, int64(size)) }); err != nil {
 		return nil, fmt.Errorf("shm: ftruncate: %w", err)
 	}
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, requiredSeals); err != nil {
