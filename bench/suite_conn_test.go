@@ -12,43 +12,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fdring/fdring/bench/transport"
 	"github.com/fdring/fdring/fdnet"
 )
-
-// available drops the implementations whose transport this build lacks
-// (fdnet's cross-process Listen and Dial before they land), saying so.
-func available(t *testing.T, mk func(config) suite) func(config) suite {
-	return func(cfg config) suite {
-		s := mk(cfg)
-		for i := range s.cases {
-			c := &s.cases[i]
-			c.impls = slices.DeleteFunc(c.impls, func(im impl) bool {
-				tr, err := transport.Get(im.name)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ln, _, err := tr.Listen(t.TempDir())
-				if errors.Is(err, transport.ErrUnavailable) {
-					t.Logf("%s %s left out: %v", s.name, im.name, err)
-					return true
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				ln.Close()
-				return false
-			})
-		}
-		return s
-	}
-}
 
 // TestConn: every case over every transport (that is built) reports its
 // figure and the server's CPU time per op, and the latency cases their
 // p50 and p99.
 func TestConn(t *testing.T) {
-	ms := smoke(t, available(t, connSuite))
+	ms := smoke(t, connSuite)
 	u := units(ms)
 	for k, us := range u {
 		slices.Sort(us)
@@ -61,7 +32,8 @@ func TestConn(t *testing.T) {
 			t.Errorf("%s: units %v, want %v", k, us, want)
 		}
 	}
-	for _, k := range []string{"bytes/64KiB unixsocket", "grpc/stream1MiB tcp", "http/get8MiB unixsocket"} {
+	for _, k := range []string{"bytes/64KiB fdnet", "pingpong/64B fdnet-spin", "grpc/unary1KiB fdnet",
+		"grpc/stream1MiB tcp", "http/get8MiB unixsocket"} {
 		if u[k] == nil {
 			t.Errorf("no %s", k)
 		}

@@ -33,8 +33,6 @@ const Spin = 50 * time.Microsecond
 var (
 	// ErrUnknown: no transport has that name.
 	ErrUnknown = errors.New("transport: unknown transport")
-	// ErrUnavailable: the transport is not built into this binary.
-	ErrUnavailable = errors.New("transport: not available in this build")
 )
 
 // Transport is one way to connect a client to a server.
@@ -67,14 +65,14 @@ func Get(name string) (Transport, error) {
 			Name: name,
 			Listen: func(dir string) (net.Listener, string, error) {
 				path := filepath.Join(dir, socketName)
-				ln, err := fdnetListen(path, opts...)
+				ln, err := fdnet.Listen(path, opts...)
 				if err != nil {
 					return nil, "", fmt.Errorf("transport %s: listen: %w", name, err)
 				}
 				return ln, path, nil
 			},
 			Dial: func(ctx context.Context, addr string) (net.Conn, error) {
-				c, err := fdnetDial(ctx, addr, opts...)
+				c, err := fdnet.Dial(ctx, addr, opts...)
 				if err != nil {
 					return nil, fmt.Errorf("transport %s: dial: %w", name, err)
 				}

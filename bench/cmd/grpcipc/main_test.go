@@ -2,29 +2,10 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"os"
 	"strings"
 	"testing"
-
-	"github.com/fdring/fdring/bench/transport"
 )
-
-// skipUnavailable skips a test over a transport this build lacks.
-func skipUnavailable(t *testing.T, name string) {
-	tr, err := transport.Get(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, _, err := tr.Listen(t.TempDir())
-	if errors.Is(err, transport.ErrUnavailable) {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.Close()
-}
 
 // The server process is this test binary re-executed.
 func TestMain(m *testing.M) {
@@ -39,7 +20,6 @@ func TestMain(m *testing.M) {
 func TestRun(t *testing.T) {
 	for _, name := range []string{"fdnet", "unixsocket"} {
 		t.Run(name, func(t *testing.T) {
-			skipUnavailable(t, name)
 			var out bytes.Buffer
 			if code := run([]string{"-transport", name, "-calls", "200", "-stream", "16", "-timeout", "1m"}, &out); code != 0 {
 				t.Fatalf("exit %d, output:\n%s", code, out.String())
