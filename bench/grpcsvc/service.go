@@ -24,6 +24,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net"
 
 	"google.golang.org/grpc"
@@ -114,7 +115,8 @@ func (s *Service) StreamingOutputCall(req *testpb.StreamingOutputCallRequest,
 	return nil
 }
 
-// StreamingInputCall returns the sum of the payload sizes it received.
+// StreamingInputCall returns the sum of the payload sizes it received (an
+// OutOfRange error past 2 GiB, which the response cannot hold).
 func (s *Service) StreamingInputCall(stream grpc.ClientStreamingServer[testpb.StreamingInputCallRequest,
 	testpb.StreamingInputCallResponse]) error {
 	var total int32
@@ -129,7 +131,11 @@ func (s *Service) StreamingInputCall(stream grpc.ClientStreamingServer[testpb.St
 			}
 			return err
 		}
-		total += int32(len(req.GetPayload().GetBody()))
+		n := len(req.GetPayload().GetBody())
+		if n > math.MaxInt32-int(total) {
+			return status.Errorf(codes.OutOfRange, "more than %d bytes in one stream", math.MaxInt32)
+		}
+		total += int32(n)
 	}
 }
 
