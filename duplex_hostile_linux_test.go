@@ -57,7 +57,18 @@ func dxListen(t *testing.T) (*fdring.Listener, string, <-chan dxResult) {
 				}
 				return
 			}
-			results <- dxResult{tx, rx, err}
+			select {
+			case results <- dxResult{tx, rx, err}:
+			case <-ctx.Done():
+				if tx != nil {
+					tx.Close()
+					rx.Close()
+				}
+				return
+			}
+			if errors.Is(err, fdring.ErrClosed) {
+				return // the test closed the Listener
+			}
 		}
 	}()
 	t.Cleanup(func() {
@@ -79,11 +90,17 @@ func dxListen(t *testing.T) (*fdring.Listener, string, <-chan dxResult) {
 	return l, path, results
 }
 
-// nextResult waits for the next AcceptDuplex result.
+// nextResult waits for the next AcceptDuplex result; accepted sides are
+// closed when the test ends.
 func nextResult(t *testing.T, results <-chan dxResult) dxResult {
 	t.Helper()
 	select {
 	case r := <-results:
+		if r.tx != nil {
+			// Closed before the test ends: no fd is left to a cleanup
+			// that would close it during a later test's fd count.
+			t.Cleanup(func() { r.tx.Close(); r.rx.Close() })
+		}
 		return r
 	case <-time.After(dxTimeout):
 		t.Fatal("AcceptDuplex returned nothing")

@@ -35,6 +35,7 @@ var childRoles = map[string]func(*childCtl) error{
 	"pingpong-echo":  pingpongEcho,
 	"fanin-producer": faninProducer,
 	"echo-server":    echoServer,
+	"conn-server":    connServe,
 }
 
 // proc is the parent's handle on one child.

@@ -3,7 +3,7 @@
 //
 //	cd bench && go run . -suite S [-quick] [-json] [-svg FILE]
 //
-// S is one of ring, bytes, pingpong, echo, fanin, all. Every suite runs all
+// S is one of ring, bytes, pingpong, echo, fanin, conn, all. Every suite runs all
 // its implementations in the same run, interleaved, for several rounds and
 // reports medians; cross-process cases use real child processes (this
 // binary re-executed). With -json every measurement is one line
@@ -45,11 +45,12 @@ var suites = []struct {
 	{"pingpong", pingpongSuite},
 	{"fanin", fanInSuite},
 	{"echo", echoSuite},
+	{"conn", connSuite},
 }
 
 func benchMain(args []string) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	name := fs.String("suite", "all", "suite to run: ring, bytes, pingpong, fanin, echo or all")
+	name := fs.String("suite", "all", "suite to run: ring, bytes, pingpong, fanin, echo, conn or all")
 	quick := fs.Bool("quick", false, "short runs (each suite under about a minute)")
 	asJSON := fs.Bool("json", false, "print one JSON line per measurement before the table")
 	svg := fs.String("svg", "", "draw the ratios as a bar chart into this SVG file")

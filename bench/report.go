@@ -12,8 +12,11 @@ import (
 	"text/tabwriter"
 )
 
-// isFdring tells our implementations from the alternatives.
-func isFdring(impl string) bool { return strings.HasPrefix(impl, "fdring") }
+// isFdring tells our implementations (fdring, and fdnet over it) from the
+// alternatives.
+func isFdring(impl string) bool {
+	return strings.HasPrefix(impl, "fdring") || strings.HasPrefix(impl, "fdnet")
+}
 
 // isCeiling tells a reference ceiling (the ring suite's bare ring, which
 // has no wakeups and so cannot sleep) from an alternative: it is not

@@ -72,18 +72,11 @@ func handler() http.Handler {
 	return mux
 }
 
-// stats counts what the client did.
+// stats counts what the client did; mu also serializes its output.
 type stats struct {
 	mu       sync.Mutex
 	requests int
 	bytes    int64 // request and response bodies
-}
-
-func (s *stats) add(n int64) {
-	s.mu.Lock()
-	s.requests++
-	s.bytes += n
-	s.mu.Unlock()
 }
 
 func run(out io.Writer, size, parallel int) error {
@@ -164,7 +157,12 @@ func requests(out io.Writer, client *http.Client, st *stats, size, parallel int)
 		if !bytes.Equal(got, want) {
 			return fmt.Errorf("%s %s: the %d-byte body differs from the %d bytes expected", method, target, len(got), len(want))
 		}
-		st.add(int64(len(body) + len(got)))
+		// One line per request, under the stats' lock: the parallel
+		// GETs share out.
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		st.requests++
+		st.bytes += int64(len(body) + len(got))
 		fmt.Fprintf(out, "%s %s: %d, %d bytes sent, %d received and checked, in %v\n",
 			method, target, resp.StatusCode, len(body), len(got), time.Since(start).Round(time.Microsecond))
 		return nil
