@@ -57,7 +57,15 @@ func dxListen(t *testing.T) (*fdring.Listener, string, <-chan dxResult) {
 				}
 				return
 			}
-			results <- dxResult{tx, rx, err}
+			select {
+			case results <- dxResult{tx, rx, err}:
+			case <-ctx.Done(): // the test ended without reading them all
+				if tx != nil {
+					tx.Close()
+					rx.Close()
+				}
+				return
+			}
 		}
 	}()
 	t.Cleanup(func() {
