@@ -8,8 +8,11 @@ import (
 	"io"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/fdring/fdring"
+	"github.com/fdring/fdring/loop"
+	"golang.org/x/sys/unix"
 )
 
 // Third round of attacks on the duplex listener.
@@ -102,4 +105,100 @@ func TestDuplexHalfOpenFlood(t *testing.T) {
 	if n, err := halves[0].Read(make([]byte, 64)); !errors.Is(err, io.EOF) {
 		t.Fatalf("oldest half: read %d bytes, %v; want EOF (evicted)", n, err)
 	}
+}
+
+// fdHandler reports the events of a plain fd.
+type fdHandler struct{ fired chan struct{} }
+
+func (h *fdHandler) OnEvent(loop.Token, loop.Event) {
+	select {
+	case h.fired <- struct{}{}:
+	default:
+	}
+}
+
+// ringNop is a ring handler that does nothing.
+type ringNop struct{}
+
+func (ringNop) OnEvent(loop.Token, loop.Event) {}
+
+// TestLoopClosedRingFdReuse: a ring side a loop watches is closed from
+// another goroutine (as the README allows: the loop wakes and its handler
+// sees the end). Before the fix Close closed the side's fd at once, while
+// the loop still had the number registered; a new fd that got the same
+// number and was watched by the same loop then lost its registration when
+// the handler unwatched the ring (epoll_ctl DEL on the reused number), and
+// never got an event again. Now a watched side keeps its fd until the loop
+// lets go of it (Unwatch).
+func TestLoopClosedRingFdReuse(t *testing.T) {
+	l, err := loop.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	tx, rx, err := fdring.New[uint64](64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rxFd := rx.Fd()
+	tok, err := l.WatchRing(rx, ringNop{}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() { // Close from another goroutine
+		defer close(closed)
+		tx.Close()
+		rx.Close()
+	}()
+	<-closed
+
+	// Take the lowest free fd numbers until rxFd's, if it is free.
+	reused := -1
+	for range 16 {
+		fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		if fd == rxFd {
+			reused = fd
+			break
+		}
+		if fd > rxFd {
+			break
+		}
+	}
+	if reused < 0 {
+		t.Logf("fd %d not reused: held while the loop watches it", rxFd)
+		if err := l.Unwatch(tok); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := unix.FcntlInt(uintptr(rxFd), unix.F_GETFD, 0); err == nil {
+			t.Fatalf("fd %d still open after the closed side was unwatched", rxFd)
+		}
+		return
+	}
+	h := &fdHandler{fired: make(chan struct{}, 1)}
+	if _, err := l.WatchFd(reused, h, loop.Readable); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.Write(reused, []byte{1, 0, 0, 0, 0, 0, 0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	// The ring's handler saw the end and unwatches it.
+	if err := l.Unwatch(tok); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- l.Run(ctx) }()
+	select {
+	case <-h.fired:
+		l.Stop()
+	case <-ctx.Done():
+		t.Errorf("fd %d (the closed ring's number, reused) never reported readable: its registration was removed by the ring's Unwatch", reused)
+	}
+	<-ran
 }
