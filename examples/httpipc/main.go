@@ -139,6 +139,7 @@ func run(out io.Writer, size, parallel int) error {
 
 // requests is the client's script.
 func requests(out io.Writer, client *http.Client, st *stats, size, parallel int) error {
+	var outMu sync.Mutex // the last requests run in parallel; out need not be safe for that
 	do := func(method, target string, body []byte, want []byte) error {
 		start := time.Now()
 		var rd io.Reader
@@ -165,8 +166,10 @@ func requests(out io.Writer, client *http.Client, st *stats, size, parallel int)
 			return fmt.Errorf("%s %s: the %d-byte body differs from the %d bytes expected", method, target, len(got), len(want))
 		}
 		st.add(int64(len(body) + len(got)))
+		outMu.Lock()
 		fmt.Fprintf(out, "%s %s: %d, %d bytes sent, %d received and checked, in %v\n",
 			method, target, resp.StatusCode, len(body), len(got), time.Since(start).Round(time.Microsecond))
+		outMu.Unlock()
 		return nil
 	}
 	if err := do("GET", "/hello", nil, []byte(hello)); err != nil {
