@@ -58,13 +58,15 @@ import (
 // 128 random bits sent only over connection #1, and the second half must
 // come from the process (SO_PEERCRED pid and uid) that sent the first. A
 // half that never gets its second half is closed HandshakeTimeout after
-// the reply; at most maxHalfOpen wait at a time.
+// the reply; at most maxHalfOpen wait at a time, and a new half that
+// finds the table full closes the one that has waited longest.
 //
 // On the listener, reading a connection's first message (the only step a
 // slow or hostile dialer controls) runs on a goroutine per connection
-// (at most maxHandshakes at once, each bounded by HandshakeTimeout), never
-// on the AcceptDuplex caller's path: a silent dialer cannot hold up the
-// others.
+// (at most maxHandshakes at once, each bounded by HandshakeTimeout; a new
+// connection that finds them all taken ends the read that has waited
+// longest), never on the AcceptDuplex caller's path: silent dialers, even
+// more of them than there are readers, cannot hold up the others.
 const (
 	joinSize        = 32
 	joinMagic       = 0x4a524446 // "FDRJ"

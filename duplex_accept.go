@@ -29,6 +29,13 @@ import (
 // timer drops it at its deadline), a join takes its entry out of the table
 // (owned by the taker from then on) and completes the channel.
 //
+// When every reader is taken, the connection accepted next evicts the
+// one that has waited longest for its first message (its read ends, and
+// it is closed without an arrival): dialers that connect and stay silent
+// cannot starve the listener, since a well-behaved dialer sends its first
+// message right after it connects and is read long before 64 newer
+// connections push it out.
+//
 // Listener.Close closes done, makes every reader's read end at once, drops
 // every pending entry and waits for the goroutines.
 //
@@ -41,7 +48,7 @@ type duplexAcceptor struct {
 
 	mu       sync.Mutex
 	closed   bool
-	inflight map[*net.UnixConn]struct{}
+	inflight map[*net.UnixConn]time.Time // connections being read: when each was accepted
 	pending  map[token]*halfOpen
 }
 
@@ -80,6 +87,7 @@ type halfOpen struct {
 	regionA, regionB *shm.Region
 	rings            any // duplexRings[T] of the AcceptDuplex that took the hello
 	timer            *time.Timer
+	parked           time.Time // when it went into the table
 }
 
 func (p *halfOpen) close() {
@@ -100,7 +108,7 @@ func (l *Listener) duplex() *duplexAcceptor {
 			l:        l,
 			arrivals: make(chan arrival),
 			slots:    make(chan struct{}, maxHandshakes),
-			inflight: make(map[*net.UnixConn]struct{}),
+			inflight: make(map[*net.UnixConn]time.Time),
 			pending:  make(map[token]*halfOpen),
 		}
 		dx.wg.Add(1)
@@ -135,28 +143,43 @@ func (dx *duplexAcceptor) acceptLoop() {
 		pause = 0
 		select {
 		case dx.slots <- struct{}{}:
-		case <-dx.l.done:
+		default:
+			// Every reader is taken: make room by ending the read that
+			// has waited longest (none when every reader holds a
+			// message already: then wait for an AcceptDuplex to take one).
+			dx.evictOldest()
+			select {
+			case dx.slots <- struct{}{}:
+			case <-dx.l.done:
+				conn.Close()
+				return
+			}
+		}
+		// Tracked before its reader runs, so that evictOldest sees every
+		// connection that holds a slot and has no message yet.
+		deadline := time.Now().Add(HandshakeTimeout)
+		if !dx.track(conn, deadline) {
 			conn.Close()
+			<-dx.slots
 			return
 		}
 		dx.wg.Add(1)
-		go dx.readFirst(conn)
+		go dx.readFirst(conn, deadline)
 	}
 }
 
-// readFirst checks the peer of conn and reads its first message, then
-// offers the arrival to an AcceptDuplex call until the handshake deadline.
-func (dx *duplexAcceptor) readFirst(conn *net.UnixConn) {
+// readFirst checks the peer of conn (tracked) and reads its first
+// message, then offers the arrival to an AcceptDuplex call until the
+// handshake deadline.
+func (dx *duplexAcceptor) readFirst(conn *net.UnixConn, deadline time.Time) {
 	defer dx.wg.Done()
 	defer func() { <-dx.slots }()
-	deadline := time.Now().Add(HandshakeTimeout)
 	a := arrival{conn: conn}
-	if !dx.track(conn, deadline) {
-		a.drop()
+	a.err = dx.read(&a)
+	if !dx.untrack(conn) {
+		a.drop() // evicted for a newer connection: nobody's business
 		return
 	}
-	a.err = dx.read(&a)
-	dx.untrack(conn)
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	select {
@@ -200,15 +223,38 @@ func (dx *duplexAcceptor) track(conn *net.UnixConn, deadline time.Time) bool {
 	if dx.closed {
 		return false
 	}
-	dx.inflight[conn] = struct{}{}
+	dx.inflight[conn] = time.Now()
 	conn.SetDeadline(deadline)
 	return true
 }
 
-func (dx *duplexAcceptor) untrack(conn *net.UnixConn) {
+// untrack ends the read of conn; false if evictOldest ended it.
+func (dx *duplexAcceptor) untrack(conn *net.UnixConn) bool {
 	dx.mu.Lock()
+	defer dx.mu.Unlock()
+	if _, ok := dx.inflight[conn]; !ok {
+		return false
+	}
 	delete(dx.inflight, conn)
-	dx.mu.Unlock()
+	return true
+}
+
+// evictOldest ends the read of the connection that has waited longest for
+// its first message (its reader then drops it and frees its slot).
+func (dx *duplexAcceptor) evictOldest() {
+	dx.mu.Lock()
+	defer dx.mu.Unlock()
+	var oldest *net.UnixConn
+	var at time.Time
+	for c, t := range dx.inflight {
+		if oldest == nil || t.Before(at) {
+			oldest, at = c, t
+		}
+	}
+	if oldest != nil {
+		delete(dx.inflight, oldest)
+		oldest.SetDeadline(time.Unix(1, 0))
+	}
 }
 
 // shutdown ends every read in progress, drops every half-open connection
@@ -229,16 +275,36 @@ func (dx *duplexAcceptor) shutdown() {
 	dx.wg.Wait()
 }
 
-// park adds p under a fresh token; false when the Listener is closed or
-// too many connections wait for their second half.
+// park adds p under a fresh token; false when the Listener is closed. A
+// full table makes room by closing the half that has waited longest: a
+// dialer that sends first halves and no second ones cannot lock the
+// others out, since a well-behaved dialer sends its second half right
+// after the reply.
 func (dx *duplexAcceptor) park(p *halfOpen) (token, bool) {
 	var tok token
 	rand.Read(tok[:])
+	var evicted *halfOpen
+	defer func() {
+		if evicted != nil {
+			evicted.close()
+		}
+	}()
 	dx.mu.Lock()
 	defer dx.mu.Unlock()
-	if dx.closed || len(dx.pending) >= maxHalfOpen {
+	if dx.closed {
 		return tok, false
 	}
+	if len(dx.pending) >= maxHalfOpen {
+		var oldTok token
+		for t, q := range dx.pending {
+			if evicted == nil || q.parked.Before(evicted.parked) {
+				oldTok, evicted = t, q
+			}
+		}
+		delete(dx.pending, oldTok)
+		evicted.timer.Stop() // its callback finds it gone anyway
+	}
+	p.parked = time.Now()
 	dx.pending[tok] = p
 	dx.l.mu.Lock()
 	wait := dx.l.halfOpen
@@ -370,9 +436,6 @@ func openHalf[T any](dx *duplexAcceptor, a *arrival, desc ring.TypeInfo) (err er
 	if int64(total) > maxMemory {
 		return a.reject(replyBad, fmt.Errorf("%w: %d bytes of ring memory, this listener takes at most %d (Listener.SetMaxMemory)", ErrHandshake, total, maxMemory))
 	}
-	if dx.halfOpenCount() >= maxHalfOpen {
-		return a.reject(replyBad, fmt.Errorf("%w: %d duplex connections already wait for their second half", ErrHandshake, maxHalfOpen))
-	}
 	regionA, err := shm.Map(a.fds[0], total)
 	if err != nil {
 		return a.reject(replyBad, fmt.Errorf("%w: %w", ErrHandshake, err))
@@ -411,7 +474,7 @@ func openHalf[T any](dx *duplexAcceptor, a *arrival, desc ring.TypeInfo) (err er
 	p.rings = duplexRings[T]{a: ra, b: rb}
 	tok, ok := dx.park(p)
 	if !ok {
-		return a.reject(replyBad, fmt.Errorf("%w: too many duplex connections wait for their second half, or the listener closed", ErrHandshake))
+		return a.reject(replyBad, fmt.Errorf("%w: the listener closed", ErrHandshake))
 	}
 	// From here on the table owns p (and a.conn through it).
 	if _, werr := a.conn.Write(encodeDuplexReply(newReply(replyOK, ra.SharedPlain()), tok)); werr != nil {

@@ -53,3 +53,9 @@ func HalfOpen(l *Listener) int {
 	}
 	return 0
 }
+
+// MaxHandshakes is how many first messages a Listener awaits at once.
+const MaxHandshakes = maxHandshakes
+
+// MaxHalfOpen is how many duplex halves wait for their second at once.
+const MaxHalfOpen = maxHalfOpen

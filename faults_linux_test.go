@@ -95,11 +95,18 @@ func TestFdLimit(t *testing.T) {
 		if tx, rx, err := fdring.New[uint64](8); err != nil {
 			errs = append(errs, err)
 		} else {
-			if _, err := lp.Watch(rx, loop.HandlerFunc(func(loop.Token, loop.Event) {}), loop.Readable); err != nil {
-				errs = append(errs, err)
+			tok, werr := lp.Watch(rx, loop.HandlerFunc(func(loop.Token, loop.Event) {}), loop.Readable)
+			if werr != nil {
+				errs = append(errs, werr)
 			}
 			tx.Close()
 			rx.Close()
+			if werr == nil {
+				// A watched side keeps its fd until the loop lets go of it.
+				if err := lp.Unwatch(tok); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
 		// Dial needs a socket, a memfd and two eventfds; Accept the
 		// other side of all of them.

@@ -91,7 +91,10 @@ func TestAttack2ArmThenCloseReleasesFds(t *testing.T) {
 			g1 := settleGoroutines(g0)
 			runtime.KeepAlive(tx)
 			runtime.KeepAlive(rx)
-			if after != before {
+			// More after than before is a leak; fewer is an fd an
+			// earlier test left to a cleanup or a goroutine, released
+			// meanwhile (seen under -count=20 after the duplex tests).
+			if after > before {
 				t.Errorf("armed %s: %d fds before the channel, %d after both sides' Close (the sides are still referenced)", armed, before, after)
 			}
 			if g1 > g0 {

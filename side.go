@@ -59,6 +59,7 @@ type side struct {
 	retireMem func()                 // lets go of shared memory once the owner is done with it (the channel's)
 	wakeOwn   func()                 // makes the own fd readable, so a waiter on it looks
 	loopWake  atomic.Pointer[func()] // wakes the event loop that watches this side (SetWake)
+	loopPin   atomic.Bool            // a loop watches the side: it counts as a call in progress (SetWake)
 	unref     func() error           // drops this side's reference to the channel
 	op        string                 // "send" or "receive", for errors
 }
@@ -141,15 +142,25 @@ func (s *side) WaitClear() error {
 func (s *side) EdgeTriggered() bool { return notify.Edge(s.own) }
 
 // SetWake is called by an event loop that watches this side (see
-// loop.WakeSource) with a function that wakes it, safe from any goroutine;
+// loop.RingSource) with a function that wakes it, safe from any goroutine;
 // nil when it stops watching. Close and the peer's death call it, so a
-// loop asleep finds the side Ready and its handler sees the end.
+// loop asleep finds the side Ready and its handler sees the end. While a
+// loop watches the side (from SetWake with a function until SetWake(nil))
+// the side keeps its fd open, also after Close: the number the loop
+// registered then never names another file when the loop removes it. Call
+// it from one goroutine at a time.
 func (s *side) SetWake(wake func()) {
 	if wake == nil {
 		s.loopWake.Store(nil)
+		if s.loopPin.Swap(false) {
+			s.exit() // releases the fds if Close came meanwhile
+		}
 		return
 	}
 	s.loopWake.Store(&wake)
+	if !s.loopPin.Load() && s.state.enter() {
+		s.loopPin.Store(true)
+	}
 }
 
 // Cap returns the ring's capacity in elements.

@@ -182,6 +182,10 @@ func (l *Loop) WatchRing(src RingSource, h Handler, active bool) (Token, error) 
 	if l.closedFlag.Load() {
 		return Token{}, fmt.Errorf("loop: watch ring: %w", ErrClosed)
 	}
+	// SetWake before Fd: a source may keep its fd open from then on
+	// until SetWake(nil), even when it is closed meanwhile, so the number
+	// registered below never names another file (see RingSource.SetWake).
+	src.SetWake(l.wakeRing)
 	fd := src.Fd()
 	tok := l.alloc(kindRing, fd)
 	s := &l.slots[tok.slot]
@@ -190,9 +194,9 @@ func (l *Loop) WatchRing(src RingSource, h Handler, active bool) (Token, error) 
 	s.edge = l.poller.edge() && src.EdgeTriggered()
 	if err := l.setInterest(tok.slot, ringInterest(active)); err != nil {
 		l.freeSlot(tok.slot)
+		src.SetWake(nil)
 		return Token{}, fmt.Errorf("loop: watch ring fd %d: %w", fd, err)
 	}
-	src.SetWake(l.wakeRing)
 	return tok, nil
 }
 
@@ -272,11 +276,13 @@ func (l *Loop) Unwatch(tok Token) error {
 // fd was already closed (ENOENT, EBADF) is freed all the same.
 func (l *Loop) forget(idx uint32) error {
 	fd := l.slots[idx].fd
-	if r := l.slots[idx].ring; r != nil {
-		r.SetWake(nil)
-	}
+	r := l.slots[idx].ring
 	err := l.setInterest(idx, 0)
 	l.freeSlot(idx)
+	if r != nil {
+		// After the fd left the poller: the source may close it now.
+		r.SetWake(nil)
+	}
 	if err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EBADF) {
 		return fmt.Errorf("loop: unwatch fd %d: %w", fd, err)
 	}

@@ -60,7 +60,12 @@ type RingSource interface {
 	// the loop then runs a round, in which it calls Ready on every ring
 	// and the handler of each ready one. WatchRing sets it; Unwatch and
 	// the loop's Close take it back with nil. A source whose state only
-	// changes with a signal may ignore it.
+	// changes with a signal may ignore it. A source may keep Fd open from
+	// SetWake(non-nil) until SetWake(nil), even if it is closed meanwhile
+	// (the fdring sides do): the loop calls SetWake before it reads Fd,
+	// and takes it back only once the fd left its poller, so it never
+	// registers, modifies or removes a number that names another file by
+	// then.
 	SetWake(wake func())
 }
 
