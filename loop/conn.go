@@ -624,6 +624,14 @@ func (l *Loop) adopt(fd int, h ConnHandler) (*Conn, error) {
 	if sa, err := unix.Getpeername(fd); err == nil {
 		c.raddr = sockaddrToAddr(sa)
 	}
+	l.open(c, h)
+	return c, nil
+}
+
+// open runs h.OnOpen for a new Conn as a loop callback: a Close or a
+// failed Write inside it runs OnClose when it returns, never nested (see
+// Conn.Close).
+func (l *Loop) open(c *Conn, h ConnHandler) {
 	nested := l.inCallback
 	l.inCallback = true
 	h.OnOpen(c)
@@ -631,5 +639,4 @@ func (l *Loop) adopt(fd int, h ConnHandler) (*Conn, error) {
 	if !nested {
 		l.afterCallback()
 	}
-	return c, nil
 }

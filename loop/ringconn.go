@@ -224,13 +224,7 @@ func (l *Loop) adoptRing(rx ByteRingReceiver, tx ByteRingSender, h ConnHandler, 
 	}
 	rx.SetWake(l.wakeRing)
 	tx.SetWake(l.wakeRing)
-	nested := l.inCallback
-	l.inCallback = true
-	h.OnOpen(c)
-	l.inCallback = nested
-	if !nested {
-		l.afterCallback()
-	}
+	l.open(c, h)
 	return c, nil
 }
 
