@@ -39,6 +39,7 @@ type CorruptError struct {
 	Lo, Hi uint64 // the range it had to be in
 }
 
+// Error says which word held which value, and the range it had to be in.
 func (e *CorruptError) Error() string {
 	return fmt.Sprintf("ring: corrupt shared state: %s = %d, want %d..%d", e.What, e.Got, e.Lo, e.Hi)
 }
