@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"runtime"
 	"syscall"
@@ -48,16 +47,11 @@ func DialContext[T any](ctx context.Context, path string, capacity int, opts ...
 		_, err := ring.Init[T](nil, capacity)
 		return nil, fmt.Errorf("fdring: dial: %w", err)
 	}
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "unixpacket", path)
+	conn, _, err := dialChecked(ctx, path, cfg.peers)
 	if err != nil {
 		return nil, fmt.Errorf("fdring: dial: %w", err)
 	}
-	conn := nc.(*net.UnixConn)
 	defer conn.Close() // after the handshake its fd lives on as a duplicate
-	if err := checkPeerUID(conn, cfg.peers); err != nil {
-		return nil, fmt.Errorf("fdring: dial: %w", err)
-	}
 
 	region, err := shm.Create("fdring", size)
 	if err != nil {
@@ -74,30 +68,13 @@ func DialContext[T any](ctx context.Context, path string, capacity int, opts ...
 	}
 	r.SetShared()
 
-	if err := conn.SetDeadline(handshakeDeadline(ctx)); err != nil {
+	rep, _, err := exchange(ctx, conn, newHello(desc, capacity, size, r.SharedPlain()).encode(), region.Fd(), replySize, decodeTokenless)
+	if err != nil {
 		return nil, fmt.Errorf("fdring: dial: %w", err)
 	}
-	stop := cancelConn(ctx, conn.SetDeadline)
-	defer stop()
-	if err := shm.SendFds(conn, newHello(desc, capacity, size, r.SharedPlain()).encode(), region.Fd()); err != nil {
-		return nil, fmt.Errorf("fdring: dial: %w", handshakeErr(ctx, err))
-	}
-	buf := make([]byte, replySize+1)
-	n, err := conn.Read(buf)
-	if err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
-			return nil, fmt.Errorf("fdring: dial: %w: the consumer hung up during the handshake", ErrHandshake)
-		}
-		return nil, fmt.Errorf("fdring: dial: %w", handshakeErr(ctx, err))
-	}
-	rep, err := decodeReply(buf[:n])
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if !stop() && ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	conn.SetDeadline(time.Time{})
 	r.SetRemotePeer(rep.flags&flagPlainStores != 0)
 	region.CloseFd() // the mapping stays; the consumer has its own fd
 

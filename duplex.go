@@ -240,8 +240,7 @@ func DialDuplex[T any](ctx context.Context, path string, capacity int, opts ...O
 	if pid2 != pid1 {
 		return fail(fmt.Errorf("%w: the second connection reached process %d, the first %d", ErrHandshake, pid2, pid1))
 	}
-	decode := func(b []byte) (reply, token, error) { r, err := decodeReply(b); return r, token{}, err }
-	if _, _, err := exchange(ctx, conn2, join{version: protoVersion, token: tok}.encode(), -1, replySize, decode); err != nil {
+	if _, _, err := exchange(ctx, conn2, join{version: protoVersion, token: tok}.encode(), -1, replySize, decodeTokenless); err != nil {
 		return fail(err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -277,10 +276,7 @@ func dialChecked(ctx context.Context, path string, peers peerPolicy) (*net.UnixC
 		return nil, 0, err
 	}
 	conn := nc.(*net.UnixConn)
-	pid, uid, _, err := shm.PeerCred(conn)
-	if err == nil && !peers.allowed(uid) {
-		err = fmt.Errorf("%w: uid %d", ErrNotAllowed, uid)
-	}
+	pid, _, err := checkPeerUID(conn, peers)
 	if err != nil {
 		conn.Close()
 		return nil, 0, err
@@ -321,6 +317,13 @@ func exchange[R any](ctx context.Context, conn *net.UnixConn, msg []byte, fd int
 		return zero, token{}, handshakeErr(ctx, err)
 	}
 	return decode(buf[:n])
+}
+
+// decodeTokenless is decodeReply in exchange's shape: a plain reply
+// carries no token.
+func decodeTokenless(b []byte) (reply, token, error) {
+	r, err := decodeReply(b)
+	return r, token{}, err
 }
 
 // mapAgain maps r's memfd a second time (its own fd, a duplicate).

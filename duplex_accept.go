@@ -192,13 +192,10 @@ func (dx *duplexAcceptor) readFirst(conn *net.UnixConn, deadline time.Time) {
 }
 
 func (dx *duplexAcceptor) read(a *arrival) error {
-	pid, uid, _, err := shm.PeerCred(a.conn)
+	pid, uid, err := checkPeerUID(a.conn, dx.l.policy())
+	a.pid, a.uid = pid, uid
 	if err != nil {
 		return err
-	}
-	a.pid, a.uid = pid, uid
-	if !dx.l.policy().allowed(uid) {
-		return fmt.Errorf("%w: uid %d", ErrNotAllowed, uid)
 	}
 	buf := make([]byte, helloSize)
 	n, fds, err := shm.RecvFds(a.conn, buf, handshakeFds)

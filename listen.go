@@ -54,15 +54,12 @@ func (p peerPolicy) allowed(uid int) bool {
 }
 
 // checkPeerUID verifies who is on the other end of conn.
-func checkPeerUID(conn *net.UnixConn, p peerPolicy) error {
-	_, uid, _, err := shm.PeerCred(conn)
-	if err != nil {
-		return err
+func checkPeerUID(conn *net.UnixConn, p peerPolicy) (pid, uid int, err error) {
+	pid, uid, _, err = shm.PeerCred(conn)
+	if err == nil && !p.allowed(uid) {
+		err = fmt.Errorf("%w: uid %d", ErrNotAllowed, uid)
 	}
-	if !p.allowed(uid) {
-		return fmt.Errorf("%w: uid %d", ErrNotAllowed, uid)
-	}
-	return nil
+	return pid, uid, err
 }
 
 // Listen creates the unix socket at path (mode 0600) and listens on it. A
@@ -235,7 +232,7 @@ func (l *Listener) accept(ctx context.Context) (*net.UnixConn, error) {
 }
 
 func handshakeAccept[T any](ctx context.Context, conn *net.UnixConn, peers peerPolicy, maxMemory int64, desc ring.TypeInfo) (_ *Receiver[T], err error) {
-	if err := checkPeerUID(conn, peers); err != nil {
+	if _, _, err := checkPeerUID(conn, peers); err != nil {
 		return nil, err
 	}
 	if err := conn.SetDeadline(handshakeDeadline(ctx)); err != nil {
