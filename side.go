@@ -138,7 +138,7 @@ func (s *side) WaitClear() error {
 }
 
 // EdgeTriggered reports whether Fd is an eventfd, which an event loop may
-// register edge-triggered and never clear (see loop.EdgeSource).
+// register edge-triggered and never clear (see loop.RingSource).
 func (s *side) EdgeTriggered() bool { return notify.Edge(s.own) }
 
 // SetWake is called by an event loop that watches this side (see

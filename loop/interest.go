@@ -16,7 +16,7 @@ const (
 )
 
 // edgeTriggered is internal: a ring source whose fd may be registered
-// edge-triggered (see EdgeSource). Backends that cannot ignore it.
+// edge-triggered (see RingSource.EdgeTriggered). Backends that cannot ignore it.
 const edgeTriggered Interest = 1 << 7
 
 // IsReadable reports whether i includes Readable.

@@ -69,18 +69,6 @@ type RingSource interface {
 	SetWake(wake func())
 }
 
-// EdgeSource is RingSource under its former name, when EdgeTriggered was an
-// optional extension.
-//
-// Deprecated: every RingSource reports EdgeTriggered; use RingSource.
-type EdgeSource = RingSource
-
-// WakeSource is RingSource under its former name, when SetWake was an
-// optional extension.
-//
-// Deprecated: every RingSource has SetWake; use RingSource.
-type WakeSource = RingSource
-
 // Handler receives the events of a watched fd or ring. It runs on the loop
 // goroutine; tok is the Token WatchFd or WatchRing returned, ev the
 // readiness observed (for a ring: EventReady, with EventError if WaitClear
