@@ -27,32 +27,63 @@ func BenchmarkThroughput(b *testing.B) {
 // cache line moves between CPUs and no side ever waits. ns/op is per item
 // (a send and a receive).
 func BenchmarkPerItem(b *testing.B) {
-	tx, rx, err := fdring.New[uint64](1024)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer tx.Close()
-	defer rx.Close()
-	ctx := context.Background()
-	var next, sum uint64
-	fill := func(f []uint64) int { f[0] = next; next++; return 1 }
-	read := func(d []uint64) int { sum += d[0]; return 1 }
-	b.ReportAllocs()
-	for i := 0; i < b.N; i += 16 {
-		for range 16 {
-			if _, err := tx.SendWait(ctx, fill); err != nil {
-				b.Fatal(err)
+	b.Run("callback", func(b *testing.B) {
+		tx, rx, err := fdring.New[uint64](1024)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer tx.Close()
+		defer rx.Close()
+		ctx := context.Background()
+		var next, sum uint64
+		fill := func(f []uint64) int { f[0] = next; next++; return 1 }
+		read := func(d []uint64) int { sum += d[0]; return 1 }
+		b.ReportAllocs()
+		for i := 0; i < b.N; i += 16 {
+			for range 16 {
+				if _, err := tx.SendWait(ctx, fill); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for range 16 {
+				if _, err := rx.RecvWait(ctx, read); err != nil {
+					b.Fatal(err)
+				}
 			}
 		}
-		for range 16 {
-			if _, err := rx.RecvWait(ctx, read); err != nil {
-				b.Fatal(err)
+		if want := next * (next - 1) / 2; sum != want {
+			b.Fatalf("sum of items %d, want %d", sum, want)
+		}
+	})
+	b.Run("put-get", func(b *testing.B) {
+		tx, rx, err := fdring.New[uint64](1024)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer tx.Close()
+		defer rx.Close()
+		ctx := context.Background()
+		var next, sum uint64
+		b.ReportAllocs()
+		for i := 0; i < b.N; i += 16 {
+			for range 16 {
+				if err := tx.Put(ctx, next); err != nil {
+					b.Fatal(err)
+				}
+				next++
+			}
+			for range 16 {
+				v, err := rx.Get(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				sum += v
 			}
 		}
-	}
-	if want := next * (next - 1) / 2; sum != want {
-		b.Fatalf("sum of items %d, want %d", sum, want)
-	}
+		if want := next * (next - 1) / 2; sum != want {
+			b.Fatalf("sum of items %d, want %d", sum, want)
+		}
+	})
 }
 
 func benchRingU64(b *testing.B, batch int) {

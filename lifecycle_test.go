@@ -687,6 +687,18 @@ func lcSenderAfterClose(t *testing.T, f *lcFactory, full bool) {
 			free, err := tx.Reserve()
 			lcWantClosed(t, "Reserve", int64(len(free)), err)
 		}},
+		lcCase{"Put", func(t *testing.T) {
+			r := lcBlocking(t, "Put after Close", func(ctx context.Context) lcRet { return lcRet{0, tx.Put(ctx, 7)} })
+			lcWantClosed(t, "Put", r.n, r.err)
+		}},
+		lcCase{"TryPut", func(t *testing.T) {
+			ok, err := tx.TryPut(7)
+			n := int64(0)
+			if ok {
+				n = 1
+			}
+			lcWantClosed(t, "TryPut", n, err)
+		}},
 		lcCase{"Wait", func(t *testing.T) {
 			r := lcBlocking(t, "Wait after Close", func(ctx context.Context) lcRet { return lcRet{0, tx.Wait(ctx)} })
 			lcWantClosed(t, "Wait", 0, r.err)
@@ -765,6 +777,20 @@ func lcReceiverAfterClose(t *testing.T, f *lcFactory, data bool) {
 		lcCase{"Peek", func(t *testing.T) {
 			d, err := rx.Peek()
 			lcWantClosed(t, "Peek", int64(len(d)), err)
+		}},
+		lcCase{"Get", func(t *testing.T) {
+			r := lcBlocking(t, "Get after Close", func(ctx context.Context) lcRet {
+				v, err := rx.Get(ctx)
+				return lcRet{int64(v), err}
+			})
+			lcWantClosed(t, "Get", r.n, r.err)
+		}},
+		lcCase{"TryGet", func(t *testing.T) {
+			v, ok, err := rx.TryGet()
+			if ok {
+				t.Errorf("TryGet after Close took element %d", v)
+			}
+			lcWantClosed(t, "TryGet", int64(v), err)
 		}},
 		lcCase{"Wait", func(t *testing.T) {
 			r := lcBlocking(t, "Wait after Close", func(ctx context.Context) lcRet { return lcRet{0, rx.Wait(ctx)} })
@@ -1367,6 +1393,9 @@ var lcBlockOps = []lcBlockOp{
 		n, err := tx.SendWait(ctx, func(f []byte) int { f[0] = 1; return 1 })
 		return lcRet{int64(n), err}
 	}},
+	{"Put", true, false, func(ctx context.Context, tx *fdring.Sender[byte], _ *fdring.Receiver[byte]) lcRet {
+		return lcRet{0, tx.Put(ctx, 1)}
+	}},
 	{"SenderWait", true, false, func(ctx context.Context, tx *fdring.Sender[byte], _ *fdring.Receiver[byte]) lcRet {
 		return lcRet{0, tx.Wait(ctx)}
 	}},
@@ -1381,6 +1410,10 @@ var lcBlockOps = []lcBlockOp{
 	{"RecvWait", false, false, func(ctx context.Context, _ *fdring.Sender[byte], rx *fdring.Receiver[byte]) lcRet {
 		n, err := rx.RecvWait(ctx, func(d []byte) int { return len(d) })
 		return lcRet{int64(n), err}
+	}},
+	{"Get", false, false, func(ctx context.Context, _ *fdring.Sender[byte], rx *fdring.Receiver[byte]) lcRet {
+		v, err := rx.Get(ctx)
+		return lcRet{int64(v), err}
 	}},
 	{"ReceiverWait", false, false, func(ctx context.Context, _ *fdring.Sender[byte], rx *fdring.Receiver[byte]) lcRet {
 		return lcRet{0, rx.Wait(ctx)}

@@ -88,6 +88,61 @@ func (r *Receiver[T]) recvWait(ctx context.Context, read func(data []T) int, n i
 	}
 }
 
+// Get receives one element, waiting for one as RecvWait does: the
+// per-item API, the mirror of Sender.Put (its common case is one inlined
+// load of the element and one store of the index). It returns the element
+// and nil; or ctx.Err(), io.EOF at the end of the stream, ErrPeerGone
+// (after every element the peer committed), ErrClosed after this side's
+// Close, ErrCorrupt. An error from waking the producer comes with the
+// element taken (the only case of an element with an error).
+func (r *Receiver[T]) Get(ctx context.Context) (T, error) {
+	v, ok := r.rx.TryGet()
+	if ok {
+		return v, nil
+	}
+	return r.get(ctx, v)
+}
+
+// get is Get after its TryGet returned false.
+func (r *Receiver[T]) get(ctx context.Context, tried T) (T, error) {
+	for {
+		if v, ok, err := r.settleGet(r.rx.Get(tried)); ok || err != nil {
+			return v, err
+		}
+		if err := ctx.Err(); err != nil {
+			var zero T
+			return zero, err
+		}
+		if err := r.wait(ctx, r.Ready, r.Arm, r.rx.Disarm); err != nil {
+			var zero T
+			return zero, err
+		}
+	}
+}
+
+// TryGet receives one element if there is one, without waiting: (v, true,
+// nil), (zero, false, nil) when the ring is empty, and Get's errors.
+func (r *Receiver[T]) TryGet() (T, bool, error) {
+	v, ok := r.rx.TryGet()
+	if ok {
+		return v, true, nil
+	}
+	return r.settleGet(r.rx.Get(v))
+}
+
+// settleGet finishes a ring Get: ok when v is an element.
+func (r *Receiver[T]) settleGet(v T, res ring.Result) (T, bool, error) {
+	switch res {
+	case ring.OK:
+		return v, true, nil
+	case ring.Wake:
+		return v, true, r.wakePeer()
+	case ring.Stopped:
+		return v, false, r.stopErr()
+	}
+	return v, false, r.err() // empty: nil, unless the stream ended or the peer is gone
+}
+
 // Peek returns the largest contiguous readable slice of the ring, for
 // callers that cannot use a closure (conn.Write straight from ring memory).
 // The elements stay in the ring until Release. It returns (nil, nil) when

@@ -87,6 +87,61 @@ func (s *Sender[T]) sendWait(ctx context.Context, fill func(free []T) int, n int
 	}
 }
 
+// Put sends one element, waiting for room as SendWait does: the per-item
+// API. Its common case (room, a receiver that is awake) is one inlined
+// store of the element and one of the index: no callback and no call
+// beyond Put's own. It returns nil once v is published, ctx.Err() if ctx
+// ends first, ErrClosed after this side's Close or once the receiver has
+// closed, ErrPeerGone or ErrCorrupt. A Put whose own publish sees the
+// receiver's close still returns nil (v is in the ring, as a channel send
+// that happens before a close); the next one returns ErrClosed. An error
+// from waking the receiver comes after v was published.
+func (s *Sender[T]) Put(ctx context.Context, v T) error {
+	if s.tx.TryPut(v) {
+		return nil
+	}
+	return s.put(ctx, v)
+}
+
+// put is Put after its TryPut returned false.
+func (s *Sender[T]) put(ctx context.Context, v T) error {
+	for {
+		if ok, err := s.settlePut(s.tx.Put(v)); ok || err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := s.wait(ctx, s.Ready, s.Arm, s.tx.Disarm); err != nil {
+			return err
+		}
+	}
+}
+
+// TryPut sends one element if there is room, without waiting: (true, nil)
+// once v is published, (false, nil) when the ring is full, and Put's
+// errors (then v was not published, unless the error came from waking the
+// receiver: see Put).
+func (s *Sender[T]) TryPut(v T) (bool, error) {
+	if s.tx.TryPut(v) {
+		return true, nil
+	}
+	return s.settlePut(s.tx.Put(v))
+}
+
+// settlePut finishes a ring Put: ok when v was published.
+func (s *Sender[T]) settlePut(res ring.Result) (ok bool, err error) {
+	switch res {
+	case ring.OK:
+		return true, nil
+	case ring.Wake:
+		return true, s.wakePeer()
+	case ring.Stopped:
+		return false, s.stopErr()
+	}
+	return false, s.err() // full: nil, unless the receiver is gone
+}
+
 // Reserve returns the largest contiguous free slice of the ring, for callers
 // that cannot use a closure (conn.Read straight into ring memory). Write
 // into it, then Commit. It returns (nil, nil) when the ring is full, and the

@@ -5,8 +5,8 @@ package main
 // per call into this process, where one loop.Loop thread (no spin) drains
 // them all and checks every item:
 //
-//	fdring      each child Dials a ring of 1024 uint64 and calls Send with a
-//	            fill that writes one item (Wait when the ring is full)
+//	fdring      each child Dials a ring of 1024 uint64 and sends each item
+//	            with Put (which waits when the ring is full)
 //	unixsocket  each child writes each item with one write(2) of 8 bytes on
 //	            a socketpair; the loop reads whatever is there (up to 64 KiB
 //	            per read) from every socket that is readable
@@ -267,19 +267,9 @@ func faninProducer(ctl *childCtl) error {
 			return err
 		}
 		defer tx.Close()
-		next := uint64(0)
-		fill := func(f []uint64) int {
-			f[0] = next
-			next++
-			return 1
-		}
 		produce = func() error {
-			for next < uint64(a.Items) {
-				k, err := tx.Send(fill)
-				if err == nil && k == 0 {
-					err = tx.Wait(ctx)
-				}
-				if err != nil {
+			for i := range uint64(a.Items) {
+				if err := tx.Put(ctx, i); err != nil {
 					return err
 				}
 			}

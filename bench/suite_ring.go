@@ -1,8 +1,10 @@
 package main
 
 // Suite ring: one producer goroutine, one consumer goroutine, in this
-// process. fdring uses the blocking calls a user would (SendWait/RecvWait:
-// spin briefly, then sleep on the fd) on a ring of 1024 elements; chan is a
+// process. fdring uses the blocking calls a user would (spin briefly, then
+// sleep on the fd) on a ring of 1024 elements: Put/Get for one element per
+// call (u64/batch1), SendWait/RecvWait with a callback for batches
+// (fdring-fn: the callback calls at one element each); chan is a
 // buffered channel of the same element with capacity 1024, which has no
 // batch API, so it moves one element per operation in both u64 cases;
 // bare (u64 cases only) is the reference ceiling of bare.go: a naive ring
@@ -29,17 +31,23 @@ const ringCap = 1024
 
 func ringSuite(config) suite {
 	u64 := func(batch int) []impl {
-		return []impl{
+		impls := []impl{
 			{"fdring", func(ctx context.Context, n int64) (sample, error) { return ringU64(ctx, n, batch) }},
 			{"chan", func(ctx context.Context, n int64) (sample, error) { return chanU64(ctx, n) }},
 			{"bare", func(ctx context.Context, n int64) (sample, error) { return bareU64(ctx, n, batch) }},
 		}
+		if batch == 1 {
+			impls[0].run = ringPutGet
+			impls = append(impls, impl{"fdring-fn", func(ctx context.Context, n int64) (sample, error) { return ringU64(ctx, n, 1) }})
+		}
+		return impls
 	}
 	return suite{name: "ring",
 		note: "ring: in-process, 1 producer + 1 consumer goroutine; fdring ring and chan both hold 1024 elements " +
 			"(bytes: 4 MiB each); chan moves one element per operation (it has no batch API); pipe is os.Pipe; " +
 			"bare is a reference ceiling, not an alternative: a naive ring of 1024 with no wakeups (it busy-polls, " +
-			"never sleeps), same batches as fdring",
+			"never sleeps), same batches as fdring; u64/batch1: fdring is Put/Get, fdring-fn SendWait/RecvWait " +
+			"with one element per callback",
 		cases: []benchCase{
 			{name: "u64/batch1", unit: "items/s", kind: throughput, n0: 1 << 21, nMin: 1 << 18, nMax: 1 << 34, impls: u64(1)},
 			{name: "u64/batch64", unit: "items/s", kind: throughput, n0: 1 << 23, nMin: 1 << 18, nMax: 1 << 36, impls: u64(64)},
@@ -103,6 +111,39 @@ func ringU64(ctx context.Context, n int64, batch int) (sample, error) {
 			if _, err := rx.RecvWait(ctx, read); err != nil {
 				return err
 			}
+		}
+		if bad {
+			return errors.New("fdring: wrong element")
+		}
+		return nil
+	}, func() { rx.Close() })
+	return sample{units: float64(n), elapsed: el}, err
+}
+
+// ringPutGet moves n elements one per call with Put and Get.
+func ringPutGet(ctx context.Context, n int64) (sample, error) {
+	tx, rx, err := fdring.New[uint64](ringCap)
+	if err != nil {
+		return sample{}, err
+	}
+	defer tx.Close()
+	defer rx.Close()
+	total := uint64(n)
+	el, err := pair(func() error {
+		for i := range total {
+			if err := tx.Put(ctx, i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func() error {
+		bad := false
+		for i := range total {
+			v, err := rx.Get(ctx)
+			if err != nil {
+				return err
+			}
+			bad = bad || v != i
 		}
 		if bad {
 			return errors.New("fdring: wrong element")

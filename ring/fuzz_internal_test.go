@@ -61,6 +61,8 @@ func FuzzHostileHeader(f *testing.F) {
 	f.Add([]byte{0, 128, 5, 1, 2, 3}, uint8(3))
 	f.Add([]byte{1, 0, 0, 255, 255, 255, 255, 255}, uint8(9))
 	f.Add([]byte{2, 128, 0, 0, 0, 0, 0, 0, 0, 0}, uint8(1))
+	f.Add([]byte{4, 4, 5, 4, 3, 5, 5, 4, 4, 4, 4, 4, 4, 4, 4, 4, 5}, uint8(0))
+	f.Add([]byte{4, 3, 2, 3, 0, 0, 0, 0, 1, 0, 0, 0, 5, 5, 4}, uint8(0))
 	f.Fuzz(func(t *testing.T, script []byte, batch uint8) {
 		const capacity = 8
 		m := alignedMem(Size[uint64](capacity))
@@ -75,7 +77,27 @@ func FuzzHostileHeader(f *testing.F) {
 		for len(script) > 0 {
 			op := script[0]
 			script = script[1:]
-			switch op % 4 {
+			switch op % 6 {
+			case 4:
+				// One element, the way fdring's Put does it.
+				if tx.TryPut(sent) {
+					sent++
+				} else if res := tx.Put(sent); res == OK || res == Wake {
+					sent++
+				}
+			case 5:
+				v, ok := rx.TryGet()
+				if !ok {
+					var res Result
+					v, res = rx.Get(v)
+					ok = res == OK || res == Wake
+				}
+				if ok {
+					if !tampered && v != got {
+						t.Fatalf("got %d, want %d", v, got)
+					}
+					got++
+				}
 			case 0:
 				tx.Send(func(f []uint64) int {
 					k := min(len(f), int(batch%capacity)+1)

@@ -31,3 +31,7 @@ func storeRelease(p *atomic.Uint64, v uint64, plain bool) {
 // canPublishPlain: this build may publish with plain stores (if membarrier
 // is available).
 const canPublishPlain = true
+
+// storePlain is storeRelease for a side known to publish with plain stores
+// (TryPut and TryGet run only then: haltSlow is clear).
+func storePlain(p *atomic.Uint64, v uint64) { *(*uint64)(unsafe.Pointer(p)) = v }

@@ -12,3 +12,8 @@ func storeRelease(p *atomic.Uint64, v uint64, _ bool) { p.Store(v) }
 
 // canPublishPlain: this build never publishes with plain stores.
 const canPublishPlain = false
+
+// storePlain: never reached in this build (haltSlow is always set, so
+// TryPut and TryGet leave every publish to Put and Get), and atomic all
+// the same.
+func storePlain(p *atomic.Uint64, v uint64) { p.Store(v) }

@@ -130,6 +130,9 @@ const (
 	// corrupt (Err), or the stream ended (Done). Elements a call reports
 	// alongside Stopped were written or read.
 	Stopped
+	// Empty: returned by Put and Get only: nothing moved, the ring was
+	// full (Put) or empty (Get) and has not stopped.
+	Empty
 )
 
 // Ring is the process-local view of one ring. It hands out at most one Sender
@@ -184,6 +187,7 @@ type txCore struct {
 	plain    bool // publish with a plain store (see storeRelease and SetShared)
 	stopped  bool // the peer closed, the ring is corrupt or we closed: no room beyond limit
 	reserved int  // length of the slice the last Reserve returned
+	putDone  bool // a TryPut published and left the rest to Put
 	r        *ringCore
 }
 
@@ -197,15 +201,18 @@ type Receiver[T any] struct {
 // rxCore is the Receiver's state; every method but the ones that hand out
 // elements (Pull, Peek) is written against it.
 type rxCore struct {
-	hdr      *header
-	mask     uint64
-	head     uint64 // private: our index
-	avail    uint64 // cached tail; head == avail means "empty or stopped"
-	closed   atomic.Bool
+	hdr   *header
+	mask  uint64
+	head  uint64 // private: our index
+	avail uint64 // cached tail; head == avail means "empty or stopped"
+	// halt: haltClosed once Close was called; haltSlow when every
+	// release must take the slow path (see haltSlow).
+	halt     atomic.Uint32
 	plain    bool // publish with a plain store (see storeRelease and SetShared)
 	stopped  bool
 	peerDone bool // the producer closed and we saw its final tail
 	peeked   int
+	getDone  bool // a TryGet took an element (held) and left the rest to Get
 	r        *ringCore
 }
 
@@ -241,6 +248,8 @@ func (r *ringCore) Err() error {
 // the peer. SetRemotePeer says what the peer does.
 func (r *Ring[T]) SetShared() {
 	r.tx.plain, r.rx.plain = false, false
+	r.tx.halt.Or(haltSlow)
+	r.rx.halt.Or(haltSlow)
 }
 
 // SharedPlain reports whether this view publishes with plain stores once
@@ -283,6 +292,10 @@ func (r *Ring[T]) init(hdr *header, mem []byte, capacity, head, tail uint64) {
 	rc := &r.ringCore
 	r.tx = Sender[T]{data: r.data, txCore: txCore{hdr: hdr, mask: r.mask, tail: tail, limit: head + capacity, plain: plain, r: rc}}
 	r.rx = Receiver[T]{data: r.data, rxCore: rxCore{hdr: hdr, mask: r.mask, head: head, avail: tail, plain: plain, r: rc}}
+	if !plain {
+		r.tx.halt.Store(haltSlow)
+		r.rx.halt.Store(haltSlow)
+	}
 }
 
 // ---- Sender ----
@@ -308,7 +321,7 @@ func (s *Sender[T]) Send(fill func(free []T) int) (n int, wake bool) {
 // read them is unknown. The fast path makes one call (fill) and two stores
 // (the private and the shared index); everything else is out of line.
 func (s *Sender[T]) Push(fill func(free []T) int) (n int, res Result) {
-	if s.tail == s.limit || s.halt.Load() != 0 {
+	if s.tail == s.limit || s.halt.Load()&haltStop != 0 {
 		return s.pushSlow(fill)
 	}
 	idx := s.tail & s.mask
@@ -341,12 +354,76 @@ func (s *Sender[T]) pushSlow(fill func(free []T) int) (int, Result) {
 	return s.Push(fill) // there is room now: the fast path
 }
 
+// TryPut publishes one element if it can do so with nothing else to do:
+// the per-item path, small enough to be inlined at the call site (no
+// call, one check, the element's store and one index store). true: v was
+// published. false: call Put with the same v, which finishes what TryPut
+// found (it published v and the receiver sleeps or stopped) or publishes
+// v the slow way; do not call TryPut again before that Put. A ring that
+// publishes with sequentially consistent stores (see SetShared) always
+// takes the slow way.
+func (s *Sender[T]) TryPut(v T) bool {
+	if s.tail == s.limit || s.halt.Load() != 0 {
+		return false
+	}
+	s.data[s.tail&s.mask] = v
+	s.tail++
+	storePlain(&s.hdr.tail, s.tail)
+	if s.hdr.rxState.Load() != stateRunning {
+		s.putDone = true
+		return false
+	}
+	return true
+}
+
+// Put publishes one element. OK or Wake: v was published (Wake: signal
+// the receiver's fd once). Empty: the ring is full, nothing was published.
+// Stopped: the ring takes nothing more (the receiver closed, this side
+// closed, or the ring is corrupt); nothing was published. A publish that
+// itself sees the receiver's close or a corrupt state reports OK (v is in
+// the ring, like a channel send that happened before a close); the next
+// Put reports Stopped. After a TryPut that returned false, Put with the
+// same v completes that call.
+//
+//go:noinline
+func (s *Sender[T]) Put(v T) Result {
+	s.reserved = 0 // a Reserve not committed is over
+	if s.putDone {
+		s.putDone = false
+		return s.putState(s.hdr.rxState.Load())
+	}
+	if s.tail == s.limit || s.halt.Load()&haltStop != 0 || s.stopped {
+		if res := s.refill(); res != OK {
+			return res
+		}
+		if s.tail == s.limit {
+			return Empty
+		}
+	}
+	s.data[s.tail&s.mask] = v
+	s.tail++
+	storeRelease(&s.hdr.tail, s.tail, s.plain)
+	return s.putState(s.hdr.rxState.Load())
+}
+
+// putState is peerState for a Put that published its element: a stop it
+// sees is reported by the next call.
+func (s *txCore) putState(st uint32) Result {
+	if st == stateRunning {
+		return OK
+	}
+	if _, res := s.peerState(st, 1); res == Wake {
+		return Wake
+	}
+	return OK
+}
+
 // Reserve returns the largest contiguous free slice, empty when the ring is
 // full, the receiver closed, this side closed or the ring is corrupt. Write
 // into it, then call Commit with the number of elements written. Reserve
 // without Commit commits nothing; a later Reserve replaces the reservation.
 func (s *Sender[T]) Reserve() []T {
-	if (s.tail == s.limit || s.halt.Load() != 0) && (s.refill() != OK || s.tail == s.limit) {
+	if (s.tail == s.limit || s.halt.Load()&haltStop != 0) && (s.refill() != OK || s.tail == s.limit) {
 		s.reserved = 0
 		return nil
 	}
@@ -365,10 +442,12 @@ func (s *Sender[T]) Reserve() []T {
 func (s *txCore) Commit(n int) Result {
 	reserved := s.reserved
 	s.reserved = 0
-	if s.halt.Load() != 0 {
+	if s.halt.Load()&haltStop != 0 {
 		s.stop()
 		return Stopped
 	}
+	// A Push or Put since the Reserve moved tail: never beyond limit.
+	reserved = min(reserved, int(s.limit-s.tail))
 	if uint(n) > uint(reserved) {
 		panic(badCount("Commit", n, reserved))
 	}
@@ -411,7 +490,7 @@ func (s *txCore) peerState(st uint32, n int) (int, Result) {
 //
 //go:noinline
 func (s *txCore) refill() Result {
-	if s.halt.Load() != 0 {
+	if s.halt.Load()&haltStop != 0 {
 		s.stop()
 		return Stopped
 	}
@@ -428,7 +507,7 @@ func (s *txCore) refill() Result {
 	oldHead := s.limit - r.cap
 	// Valid: oldHead <= head <= tail (unsigned arithmetic handles wrap).
 	if head-oldHead > s.tail-oldHead {
-		if s.halt.Load() == 0 {
+		if s.halt.Load()&haltStop == 0 {
 			r.setCorrupt("head", head, oldHead, s.tail)
 		}
 		s.stop()
@@ -459,7 +538,7 @@ func (s *txCore) stop() {
 // state (receiver closed, corruption, this side closed). It never sleeps
 // and never declares.
 func (s *txCore) Ready() bool {
-	if s.tail != s.limit && s.halt.Load() == 0 {
+	if s.tail != s.limit && s.halt.Load()&haltStop == 0 {
 		return true
 	}
 	return s.refill() != OK || s.tail != s.limit
@@ -557,7 +636,7 @@ func (r *Receiver[T]) Recv(read func(data []T) int) (n int, wake bool) {
 // (the stream ended, this side closed, or the ring is corrupt; see Done and
 // Err). Its fast path is the mirror image of Push's.
 func (r *Receiver[T]) Pull(read func(data []T) int) (n int, res Result) {
-	if r.head == r.avail || r.closed.Load() {
+	if r.head == r.avail || r.halt.Load()&haltClosed != 0 {
 		return r.pullSlow(read)
 	}
 	idx := r.head & r.mask
@@ -590,10 +669,69 @@ func (r *Receiver[T]) pullSlow(read func(data []T) int) (int, Result) {
 	return r.Pull(read) // there is data now: the fast path
 }
 
+// TryGet takes one element if it can do so with nothing else to do: the
+// Receiver's mirror of TryPut. ok false: call Get with the v TryGet
+// returned; Get finishes what TryGet found (it took that element and the
+// producer sleeps: Get returns it) or takes one the slow way. Do not call
+// TryGet again before that Get.
+func (r *Receiver[T]) TryGet() (v T, ok bool) {
+	if r.head == r.avail || r.halt.Load() != 0 {
+		return v, false
+	}
+	v = r.data[r.head&r.mask]
+	r.head++
+	storePlain(&r.hdr.head, r.head)
+	if r.hdr.txState.Load() != stateRunning {
+		r.getDone = true // v is taken: Get finishes
+		return v, false
+	}
+	return v, true
+}
+
+// Get takes one element. OK or Wake: v is the element (Wake: signal the
+// producer's fd once). Empty: the ring is empty. Stopped: it gives nothing
+// more (the stream ended, this side closed, or the ring is corrupt; see
+// Done and Err). tried is what the TryGet before it returned (after a
+// TryGet that returned false, Get completes that call), or anything when
+// no TryGet came before.
+//
+//go:noinline
+func (r *Receiver[T]) Get(tried T) (v T, res Result) {
+	r.peeked = 0 // a Peek not released is over
+	if r.getDone {
+		r.getDone = false
+		return tried, r.getState(r.hdr.txState.Load())
+	}
+	if r.head == r.avail || r.halt.Load()&haltClosed != 0 {
+		if res := r.reload(); res != OK {
+			return v, res
+		}
+		if r.head == r.avail {
+			return v, Empty
+		}
+	}
+	v = r.data[r.head&r.mask]
+	r.head++
+	storeRelease(&r.hdr.head, r.head, r.plain)
+	return v, r.getState(r.hdr.txState.Load())
+}
+
+// getState is peerState for a Get that took its element: a stop it sees
+// is reported by the next call.
+func (r *rxCore) getState(st uint32) Result {
+	if st == stateRunning {
+		return OK
+	}
+	if _, res := r.peerState(st, 1); res == Wake {
+		return Wake
+	}
+	return OK
+}
+
 // Peek returns the largest contiguous readable slice, empty when there is
 // nothing to read. The elements stay in the ring until Release.
 func (r *Receiver[T]) Peek() []T {
-	if (r.head == r.avail || r.closed.Load()) && (r.reload() != OK || r.head == r.avail) {
+	if (r.head == r.avail || r.halt.Load()&haltClosed != 0) && (r.reload() != OK || r.head == r.avail) {
 		r.peeked = 0
 		return nil
 	}
@@ -610,10 +748,12 @@ func (r *Receiver[T]) Peek() []T {
 func (r *rxCore) Release(n int) Result {
 	peeked := r.peeked
 	r.peeked = 0
-	if r.closed.Load() {
+	if r.halt.Load()&haltClosed != 0 {
 		r.stop()
 		return Stopped
 	}
+	// A Pull or Get since the Peek moved head: never beyond avail.
+	peeked = min(peeked, int(r.avail-r.head))
 	if uint(n) > uint(peeked) {
 		panic(badCount("Release", n, peeked))
 	}
@@ -655,7 +795,7 @@ func (r *rxCore) peerState(st uint32, n int) (int, Result) {
 //
 //go:noinline
 func (r *rxCore) reload() Result {
-	if r.closed.Load() {
+	if r.halt.Load()&haltClosed != 0 {
 		r.stop()
 		return Stopped
 	}
@@ -673,7 +813,7 @@ func (r *rxCore) reload() Result {
 	tail := r.hdr.tail.Load()
 	// Valid: avail <= tail <= head + capacity.
 	if tail-r.avail > r.head+rg.cap-r.avail {
-		if !r.closed.Load() {
+		if r.halt.Load()&haltClosed == 0 {
 			rg.setCorrupt("tail", tail, r.avail, r.head+rg.cap)
 		}
 		r.stop()
@@ -701,7 +841,7 @@ func (r *rxCore) stop() {
 // was consumed: the end of the stream. It is false on a corrupt ring (see
 // Err) and after this side's Close.
 func (r *rxCore) Done() bool {
-	if r.stopped || r.closed.Load() {
+	if r.stopped || r.halt.Load()&haltClosed != 0 {
 		return false
 	}
 	if !r.peerDone {
@@ -734,7 +874,7 @@ func (r *rxCore) Done() bool {
 // Ready reports whether a Recv would make progress, or the receiver must
 // observe a terminal state (end of stream, corruption, this side closed).
 func (r *rxCore) Ready() bool {
-	if r.head != r.avail && !r.closed.Load() {
+	if r.head != r.avail && r.halt.Load()&haltClosed == 0 {
 		return true
 	}
 	return r.reload() != OK || r.head != r.avail
@@ -770,7 +910,7 @@ func (r *rxCore) Disarm() {
 // goroutine; idempotent. Recv, Peek and Release after Close read and free
 // nothing.
 func (r *rxCore) Close() (wake bool) {
-	if r.closed.Swap(true) {
+	if r.halt.Or(haltClosed)&haltClosed != 0 {
 		return false
 	}
 	h := r.hdr
@@ -793,7 +933,7 @@ func (r *rxCore) SenderClosed() bool {
 }
 
 // Closed reports whether this side was closed. Safe from any goroutine.
-func (r *rxCore) Closed() bool { return r.closed.Load() }
+func (r *rxCore) Closed() bool { return r.halt.Load()&haltClosed != 0 }
 
 // Err returns the ring's sticky corruption error, or nil.
 func (r *rxCore) Err() error { return r.r.Err() }
@@ -837,6 +977,13 @@ func declare(r *ringCore, own *atomic.Uint32, closed func() bool, name string) b
 const (
 	haltClosed uint32 = 1 << iota
 	haltGone
+	// haltSlow: this side publishes with sequentially consistent stores
+	// (no membarrier, a race build, or a ring shared with another
+	// process), so TryPut and TryGet, whose one inlined check is the
+	// whole halt word, always leave the publish to Put and Get. Set
+	// before the side is used, never cleared.
+	haltSlow
+	haltStop = haltClosed | haltGone
 )
 
 // badCount is the panic value for a callback count outside 0..max: a
