@@ -18,13 +18,14 @@ import (
 	"github.com/fdring/fdring"
 )
 
-// pgPairs are the channels the tests run on.
-func pgPairs(t *testing.T, capacity int, opts ...fdring.Option) map[string]func() (*fdring.Sender[uint64], *fdring.Receiver[uint64]) {
-	return map[string]func() (*fdring.Sender[uint64], *fdring.Receiver[uint64]){
-		"heap": func() (*fdring.Sender[uint64], *fdring.Receiver[uint64]) {
+// pgPairs are the channels the tests run on: each makes a pair for the
+// (sub)test it is given.
+func pgPairs(capacity int, opts ...fdring.Option) map[string]func(t *testing.T) (*fdring.Sender[uint64], *fdring.Receiver[uint64]) {
+	return map[string]func(t *testing.T) (*fdring.Sender[uint64], *fdring.Receiver[uint64]){
+		"heap": func(t *testing.T) (*fdring.Sender[uint64], *fdring.Receiver[uint64]) {
 			return newChan[uint64](t, capacity, opts...)
 		},
-		"dial": func() (*fdring.Sender[uint64], *fdring.Receiver[uint64]) {
+		"dial": func(t *testing.T) (*fdring.Sender[uint64], *fdring.Receiver[uint64]) {
 			tx, rx := dialPair(t, listen(t), capacity, opts...)
 			t.Cleanup(func() { tx.Close(); rx.Close() })
 			return tx, rx
@@ -42,9 +43,9 @@ func pgCtx(t *testing.T) context.Context {
 // small ring, so both sides fill, drain and sleep many times (no spin):
 // every element arrives once, in order, and the end is io.EOF.
 func TestPutGetStream(t *testing.T) {
-	for name, mk := range pgPairs(t, 8, fdring.WithSpin(0)) {
+	for name, mk := range pgPairs(8, fdring.WithSpin(0)) {
 		t.Run(name, func(t *testing.T) {
-			tx, rx := mk()
+			tx, rx := mk(t)
 			ctx := pgCtx(t)
 			const total = 20000
 			errc := make(chan error, 1)
@@ -82,9 +83,9 @@ func TestPutGetStream(t *testing.T) {
 // TestTryPutTryGet: the non-blocking calls report a full and an empty ring
 // without an error, and mix with the callback API in order.
 func TestTryPutTryGet(t *testing.T) {
-	for name, mk := range pgPairs(t, 4) {
+	for name, mk := range pgPairs(4) {
 		t.Run(name, func(t *testing.T) {
-			tx, rx := mk()
+			tx, rx := mk(t)
 			if v, ok, err := rx.TryGet(); ok || err != nil {
 				t.Fatalf("TryGet on an empty ring = %d, %v, %v; want false, nil", v, ok, err)
 			}
@@ -140,9 +141,9 @@ func waitSleeping(t *testing.T, waits func() uint64, want uint64) {
 // to the slow path) returns that element and wakes the Put. And the mirror
 // image: a Get sleeps on an empty ring and a Put wakes it.
 func TestGetWakesSleepingPut(t *testing.T) {
-	for name, mk := range pgPairs(t, 2, fdring.WithSpin(0)) {
+	for name, mk := range pgPairs(2, fdring.WithSpin(0)) {
 		t.Run(name, func(t *testing.T) {
-			tx, rx := mk()
+			tx, rx := mk(t)
 			ctx := pgCtx(t)
 			for round := range uint64(50) {
 				base := round * 3
@@ -195,9 +196,9 @@ func TestGetWakesSleepingPut(t *testing.T) {
 // ErrClosed (at most one more Put, whose own publish saw the close, reports
 // success), and a Put sleeping on a full ring is woken by the close.
 func TestPutAfterReceiverClose(t *testing.T) {
-	for name, mk := range pgPairs(t, 2, fdring.WithSpin(0)) {
+	for name, mk := range pgPairs(2, fdring.WithSpin(0)) {
 		t.Run(name, func(t *testing.T) {
-			tx, rx := mk()
+			tx, rx := mk(t)
 			ctx := pgCtx(t)
 			if err := tx.Put(ctx, 1); err != nil {
 				t.Fatal(err)
