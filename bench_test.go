@@ -15,6 +15,9 @@ import (
 func BenchmarkThroughput(b *testing.B) {
 	for _, batch := range []int{1, 64} {
 		name := "u64/batch" + map[int]string{1: "1", 64: "64"}[batch]
+		if batch == 1 {
+			b.Run(name+"/fdring-putget", benchPutGet)
+		}
 		b.Run(name+"/fdring", func(b *testing.B) { benchRingU64(b, batch) })
 		b.Run(name+"/chan", func(b *testing.B) { benchChanU64(b, batch) })
 	}
@@ -84,6 +87,41 @@ func BenchmarkPerItem(b *testing.B) {
 			b.Fatalf("sum of items %d, want %d", sum, want)
 		}
 	})
+}
+
+// benchPutGet is u64/batch1 with the per-item calls.
+func benchPutGet(b *testing.B) {
+	tx, rx, err := fdring.New[uint64](1024)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rx.Close()
+	ctx := context.Background()
+	total := uint64(b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	go func() {
+		for i := range total {
+			if err := tx.Put(ctx, i); err != nil {
+				panic(err)
+			}
+		}
+		tx.Close()
+	}()
+	var sum uint64
+	for range total {
+		v, err := rx.Get(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sum += v
+	}
+	b.StopTimer()
+	if sum != total*(total-1)/2 {
+		b.Fatalf("sum %d", sum)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "items/s")
+	reportSleeps(b, tx.Stats(), rx.Stats())
 }
 
 func benchRingU64(b *testing.B, batch int) {
