@@ -15,6 +15,9 @@ package main
 //	             sleep)
 //	eventfd      the wakeup alone: two raw eventfds and epoll_wait, the
 //	             message copied through a shared memfd page (no ring)
+//	seqpacket    the same with the wakeup primitive fdring's channels use
+//	             between processes: 8-byte messages on one unix
+//	             SOCK_SEQPACKET socketpair, epoll_wait, read
 //	unixsocket   socketpair, blocking read/write
 //	pipe         two pipes, blocking read/write
 //	shmipc       one shmipc-go stream (WriteBytes+Flush, ReadBytes)
@@ -58,7 +61,7 @@ type pingpongRun struct {
 	cpus   cpuPair
 }
 
-var pingpongImpls = []string{"fdring", "fdring-spin", "fdring-wait", "eventfd", "unixsocket", "pipe", "shmipc"}
+var pingpongImpls = []string{"fdring", "fdring-spin", "fdring-wait", "eventfd", "seqpacket", "unixsocket", "pipe", "shmipc"}
 
 // pingpongMaxRTTs bounds the round trips of one run (and its rttLog: 8
 // bytes each).
@@ -78,7 +81,8 @@ func pingpongSuite(cfg config) suite {
 	}
 	s := suite{name: "pingpong", note: fmt.Sprintf("pingpong: parent <-> child process, one message in flight, %s; ", where) +
 		fmt.Sprintf("fdring sleeps (loops without spin), fdring-spin loops WithSpin(%v), fdring-wait SendWait/RecvWait "+
-			"with default spin (%v); eventfd is the bare wakeup (eventfd+epoll, message through a shared page); "+
+			"with default spin (%v); eventfd is the bare wakeup (eventfd+epoll, message through a shared page), seqpacket "+
+			"the same over a seqpacket socketpair (what fdring between processes wakes through); "+
 			"sockets and pipes blocking; every round trip timed, first 1/%d of each run dropped; "+
 			"ns = p50, ns-p99 = p99, ns-p999 = p99.9 (full runs), each the median over rounds; lower is better", pingpongSpin, fdring.DefaultSpin, rttWarmFraction)}
 	for _, c := range []struct {
@@ -118,7 +122,7 @@ func runPingpong(ctx context.Context, im string, msg int, n int64, how pingpongR
 	switch im {
 	case "fdring", "fdring-spin", "fdring-wait":
 		pg, err = fdringPinger(ctx, a)
-	case "eventfd":
+	case "eventfd", "seqpacket":
 		pg, err = eventfdPinger(ctx, a)
 	case "unixsocket":
 		pg, err = socketPinger(a)
@@ -279,15 +283,39 @@ func (s *efdSide) wait(ctx context.Context) error {
 	}
 }
 
+// eventfdPinger is the bare wakeup: eventfds (impl eventfd), or one unix
+// SOCK_SEQPACKET socketpair carrying both directions' wakeups as 8-byte
+// messages (impl seqpacket: the primitive fdring's channels between
+// processes wake through), each side waiting in epoll_wait.
 func eventfdPinger(ctx context.Context, a pingpongArgs) (pinger, error) {
-	req, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
-	if err != nil {
-		return pinger{}, err
+	var req, resp int // the parent signals req and waits on resp
+	var childOut, childIn int
+	if a.Impl == "seqpacket" {
+		sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return pinger{}, err
+		}
+		req, resp = sp[0], sp[0]
+		childOut, childIn = sp[1], sp[1]
+	} else {
+		var err error
+		if req, err = unix.Eventfd(0, unix.EFD_CLOEXEC); err != nil {
+			return pinger{}, err
+		}
+		if resp, err = unix.Eventfd(0, unix.EFD_CLOEXEC); err != nil {
+			unix.Close(req)
+			return pinger{}, err
+		}
+		childOut, childIn = resp, req
 	}
-	resp, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
-	if err != nil {
+	closeAll := func() {
 		unix.Close(req)
-		return pinger{}, err
+		if resp != req {
+			unix.Close(resp)
+		}
+		if childOut != resp {
+			unix.Close(childOut) // seqpacket: the child's end (dup'd into the child)
+		}
 	}
 	mfd, err := unix.MemfdCreate("pingpong", unix.MFD_CLOEXEC)
 	if err == nil {
@@ -302,15 +330,15 @@ func eventfdPinger(ctx context.Context, a pingpongArgs) (pinger, error) {
 		side, err = newEfdSide(req, resp, shm)
 	}
 	if err != nil {
-		unix.Close(req)
-		unix.Close(resp)
+		closeAll()
 		if mfd >= 0 {
 			unix.Close(mfd)
 		}
 		return pinger{}, err
 	}
-	// The child gets duplicates; ours stay open for the parent's side.
-	files := []*os.File{dupFile(req, "req"), dupFile(resp, "resp"), os.NewFile(uintptr(mfd), "shm")}
+	// The child gets duplicates as its fds 3 (it waits on it) and 4 (it
+	// signals it); ours stay open for the parent's side.
+	files := []*os.File{dupFile(childIn, "in"), dupFile(childOut, "out"), os.NewFile(uintptr(mfd), "shm")}
 	if files[0] == nil || files[1] == nil {
 		for _, f := range files {
 			if f != nil {
@@ -318,8 +346,7 @@ func eventfdPinger(ctx context.Context, a pingpongArgs) (pinger, error) {
 			}
 		}
 		unix.Close(side.ep)
-		unix.Close(req)
-		unix.Close(resp)
+		closeAll()
 		unix.Munmap(shm)
 		return pinger{}, errors.New("eventfd: dup failed")
 	}
@@ -341,8 +368,7 @@ func eventfdPinger(ctx context.Context, a pingpongArgs) (pinger, error) {
 		},
 		close: func() {
 			unix.Close(side.ep)
-			unix.Close(req)
-			unix.Close(resp)
+			closeAll()
 			unix.Munmap(shm)
 		},
 	}, nil
@@ -424,7 +450,7 @@ func pingpongEcho(ctl *childCtl) error {
 				return nil
 			}
 		}
-	case "eventfd":
+	case "eventfd", "seqpacket":
 		shm, err := unix.Mmap(5, 0, 2*a.Msg, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 		if err != nil {
 			return err
