@@ -55,9 +55,9 @@ type Conn struct {
 	closed, rclosed, wclosed atomic.Bool
 
 	// replySpin: how long a Read that finds no data polls the ring before
-	// it sleeps, when this Conn wrote since its last such wait (wrote), so
-	// that the peer is likely answering. 0: never (WithSpin was given, and
-	// the rings spin on every wait instead).
+	// it sleeps, when this Conn wrote since it last received data or
+	// waited (wrote), so that the peer is likely answering. 0: never
+	// (WithSpin was given, and the rings spin on every wait instead).
 	replySpin time.Duration
 	wrote     atomic.Bool
 }
@@ -99,6 +99,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		n, err := c.rx.RecvWait(ctx, func(data []byte) int { return copy(p, data) })
 		switch {
 		case n > 0:
+			c.gotReply()
 			if err != nil {
 				err = c.readErr(err)
 			}
@@ -208,6 +209,7 @@ func (c *Conn) WriteTo(dst io.Writer) (int64, error) {
 			}
 			return total, err
 		}
+		c.gotReply()
 		n, werr := dst.Write(data)
 		if n < 0 || n > len(data) {
 			return total, errInvalidCount

@@ -7,9 +7,9 @@ import (
 
 // Spinning. A Conn made without WithSpin has rings that never spin: a
 // Read or Write that cannot go on sleeps on its wakeup fd at once, except a
-// Read that waits for a reply. When the Conn wrote since the last time a
-// Read (or WriteTo) waited, the peer is probably answering what it wrote
-// (a ping-pong, an RPC): that wait polls the ring for up to
+// Read that waits for a reply. When the Conn wrote since a Read (or
+// WriteTo) last received data or waited, the peer is probably answering
+// what it wrote (a ping-pong, an RPC): that wait polls the ring for up to
 // DefaultReplySpin first, so a quick answer costs well under a microsecond
 // instead of a sleep and a wakeup (two syscalls and tens of microseconds
 // here). Every other wait sleeps at once: a reader that only reads and a
@@ -25,18 +25,31 @@ import (
 
 // DefaultReplySpin is how long a Read of a Conn made without WithSpin
 // polls for a reply before it sleeps. Such a Conn spins only when a reply
-// is likely: in a Read (or WriteTo) that has to wait after the Conn wrote
-// since its last wait (a ping-pong, an RPC). Every other wait sleeps at
+// is likely: in a Read (or WriteTo) that has to wait after the Conn wrote,
+// if no data came in since (a ping-pong, an RPC). Every other wait sleeps at
 // once: a reader that only reads, and a writer that finds the ring full,
 // are in a bulk transfer, where spinning takes a CPU the peer could use.
 const DefaultReplySpin = 5 * time.Microsecond
 
-// noteWrite records that this Conn wrote (n bytes), so that its next Read
-// that has to wait expects a reply. It stores only when the flag changes,
-// so that a stream of Writes does not bounce its cache line.
+// noteWrite records that this Conn wrote (n bytes): its next Read that
+// has to wait expects a reply, unless data arrives first (gotReply). It
+// stores only when the flag changes, so that a stream of Writes does not
+// bounce its cache line.
 func (c *Conn) noteWrite(n int) {
 	if n > 0 && c.replySpin > 0 && !c.wrote.Load() {
 		c.wrote.Store(true)
+	}
+}
+
+// gotReply records that a Read (or WriteTo) received data: the answer to
+// what this Conn wrote, if it expected one. Without it, a reader goroutine
+// that was already waiting when another goroutine wrote (an RPC client's
+// or server's reader, beside the goroutine that writes) would take the
+// reply it got for the reply it still expects, and its next Read would
+// spin in vain.
+func (c *Conn) gotReply() {
+	if c.wrote.Load() {
+		c.wrote.Store(false)
 	}
 }
 

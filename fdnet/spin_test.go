@@ -11,7 +11,7 @@ import (
 
 // TestReplySpinPolicy pins down who spins by default: a Conn made without
 // WithSpin expects a reply after it wrote (its next waiting Read polls
-// first) and not otherwise; WithSpin hands every wait to the rings' spin
+// first) until data comes in, and not otherwise; WithSpin hands every wait to the rings' spin
 // and turns the reply spin off.
 func TestReplySpinPolicy(t *testing.T) {
 	a, b := pipe(t)
@@ -40,6 +40,24 @@ func TestReplySpinPolicy(t *testing.T) {
 	}
 	if exp, _ := fdnet.ExpectsReply(a); exp {
 		t.Fatal("after the reply was read: still expecting one")
+	}
+	// Data that comes in counts as the reply, even when it was there
+	// before the Read (a reader goroutine that was already waiting while
+	// another one wrote): the next Read does not spin for it.
+	if _, err := b.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Write([]byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(a, got[:1]); err != nil || got[0] != 'x' {
+		t.Fatalf("read %q, %v", got[:1], err)
+	}
+	if exp, _ := fdnet.ExpectsReply(a); exp {
+		t.Fatal("after data came in: still expecting a reply")
+	}
+	if _, err := io.ReadFull(b, got[:1]); err != nil || got[0] != 'y' {
+		t.Fatalf("read %q, %v", got[:1], err)
 	}
 	// An empty Write asks nothing.
 	if _, err := a.Write(nil); err != nil {
