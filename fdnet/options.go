@@ -13,9 +13,9 @@ const (
 	// DefaultBufferSize is the ring size per direction when WithBufferSize
 	// is not given. A bulk transfer wakes a sleeping side about once per
 	// ring's worth of data, so the ring must be large next to a wakeup:
-	// measured between two processes (64 KiB writes), 256 KiB rings moved
-	// 2.0-2.8 GB/s, 1 MiB rings 4.2-9 GB/s, 2 and 4 MiB no more than 1 MiB
-	// within the noise. Pages of the ring become resident as data first
+	// measured between two processes (64 KiB writes, waits that sleep),
+	// 256 KiB rings moved 2.6-3.1 GB/s, 1 MiB rings 4.2-9 GB/s, 2 and
+	// 4 MiB no more than 1 MiB within the noise. Pages of the ring become resident as data first
 	// reaches them: a connection that never carried 1 MiB uses less.
 	DefaultBufferSize = 1 << 20
 	// MaxBufferSize bounds WithBufferSize: larger rings only cost memory
@@ -44,7 +44,7 @@ func WithBufferSize(bytes int) Option {
 // it sleeps on its wakeup fd (see fdring.WithSpin; 0 sleeps at once). It
 // replaces the default policy, which spins only where a reply is expected
 // (a Read after this Conn wrote, for DefaultReplySpin) and otherwise
-// sleeps at once: see "Spinning" in spin.go. A spin answers a busy peer in
+// sleeps at once. A spin answers a busy peer in
 // well under a microsecond instead of a wakeup's tens, at the cost of a
 // CPU while it spins, which on a machine with few CPUs the peer may need.
 func WithSpin(d time.Duration) Option {

@@ -46,9 +46,8 @@ func (c *Conn) noteWrite(n int) {
 // gotReply records that a Read (or WriteTo) received data: the answer to
 // what this Conn wrote, if it expected one. Without it, a reader goroutine
 // that was already waiting when another goroutine wrote (an RPC client's
-// or server's reader, beside the goroutine that writes) would take the
-// reply it got for the reply it still expects, and its next Read would
-// spin in vain.
+// or server's reader, beside the goroutine that writes) would still expect
+// a reply after it got one, and its next Read would spin in vain.
 func (c *Conn) gotReply() {
 	if c.wrote.Load() {
 		c.wrote.Store(false)
