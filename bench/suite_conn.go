@@ -28,6 +28,22 @@ package main
 // two processes to two CPUs like the pingpong suite (-pin); the
 // throughput cases leave placement to the scheduler, since gRPC and
 // net/http run several goroutines a side.
+//
+// What the gRPC figures are made of. On the 2-vCPU machine these numbers
+// come from, a unary call takes ~170-300 us at p50 over every transport,
+// where grpc's own calibration on a quiet machine says 18-22 us. The
+// harness adds none of it (per call: one clock read and a 1 KiB compare):
+// a syscall costs 1.4-2.9 us there (getppid; the kernel runs with page
+// table isolation), a unary call makes about a dozen of them (write,
+// read, epoll_pwait, futex: strace, both sides), first-touch page faults
+// are dear (with GOGC=off, which maps fresh heap instead of reusing it,
+// p50 went from 42 to 103 us), and other work shares the two CPUs. In one
+// process, client and server on one CPU, the same call took 40-45 us at
+// p50 over a unix socket, 48-52 us over fdnet; two processes add two
+// cross-process wakeups per call. The same placement (pinned or not),
+// gRPC settings (library defaults) and GOGC apply to every transport.
+// Neither pinning nor GC explains the gap: unpinned runs measured the
+// same ratios within their noise, and GC-free runs were slower.
 
 import (
 	"bytes"

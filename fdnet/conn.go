@@ -53,6 +53,13 @@ type Conn struct {
 	rd, wd   deadline
 
 	closed, rclosed, wclosed atomic.Bool
+
+	// replySpin: how long a Read that finds no data polls the ring before
+	// it sleeps, when this Conn wrote since it last received data or
+	// waited (wrote), so that the peer is likely answering. 0: never
+	// (WithSpin was given, and the rings spin on every wait instead).
+	replySpin time.Duration
+	wrote     atomic.Bool
 }
 
 var (
@@ -63,8 +70,8 @@ var (
 
 // newConn makes a Conn that writes into tx and reads from rx. The Conn owns
 // both sides and closes them on Close.
-func newConn(tx *fdring.Sender[byte], rx *fdring.Receiver[byte], local, remote net.Addr) *Conn {
-	c := &Conn{tx: tx, rx: rx, local: local, remote: remote}
+func newConn(tx *fdring.Sender[byte], rx *fdring.Receiver[byte], local, remote net.Addr, cfg *config) *Conn {
+	c := &Conn{tx: tx, rx: rx, local: local, remote: remote, replySpin: cfg.replySpin()}
 	c.rd.init()
 	c.wd.init()
 	return c
@@ -88,9 +95,11 @@ func (c *Conn) Read(p []byte) (int, error) {
 		if len(p) == 0 {
 			return 0, nil
 		}
+		c.awaitReply()
 		n, err := c.rx.RecvWait(ctx, func(data []byte) int { return copy(p, data) })
 		switch {
 		case n > 0:
+			c.gotReply()
 			if err != nil {
 				err = c.readErr(err)
 			}
@@ -119,6 +128,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		}
 		n, err := c.tx.SendWait(ctx, func(free []byte) int { return copy(free, p[done:]) })
 		done += n
+		c.noteWrite(n)
 		switch {
 		case err != nil && !errors.Is(err, context.Canceled):
 			return done, c.writeErr(err)
@@ -161,6 +171,7 @@ func (c *Conn) ReadFrom(src io.Reader) (int64, error) {
 		if err := c.tx.Commit(n); err != nil {
 			return total, c.writeErr(err)
 		}
+		c.noteWrite(n)
 		if rerr == io.EOF {
 			return total, nil
 		}
@@ -187,6 +198,7 @@ func (c *Conn) WriteTo(dst io.Writer) (int64, error) {
 		data, err := c.rx.Peek()
 		if len(data) == 0 {
 			if err == nil {
+				c.awaitReply()
 				err = c.rx.Wait(ctx)
 			}
 			if err == nil || errors.Is(err, context.Canceled) {
@@ -197,6 +209,7 @@ func (c *Conn) WriteTo(dst io.Writer) (int64, error) {
 			}
 			return total, err
 		}
+		c.gotReply()
 		n, werr := dst.Write(data)
 		if n < 0 || n > len(data) {
 			return total, errInvalidCount

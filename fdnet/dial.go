@@ -28,5 +28,5 @@ func Dial(ctx context.Context, path string, opts ...Option) (*Conn, error) {
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: addr, Err: err}
 	}
-	return newConn(tx, rx, addr, addr), nil
+	return newConn(tx, rx, addr, addr, &cfg), nil
 }

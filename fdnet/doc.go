@@ -2,8 +2,9 @@
 // one per direction, behind net.Conn and net.Listener: code written for
 // sockets (net/http, gRPC, anything that takes a net.Conn) runs over
 // shared memory unchanged. A Read or Write with data or room makes no
-// syscall; a side that has to wait spins briefly, then sleeps on its
-// wakeup fd until the peer signals it (see package fdring).
+// syscall; a side that has to wait sleeps on its wakeup fd until the peer
+// signals it (see package fdring), after a short spin if it is a Read
+// waiting for the answer to what this Conn just wrote.
 //
 //	a, b, err := fdnet.Pipe()                // a connected pair in this process
 //	l, err := fdnet.Listen("/run/app.sock")  // across processes: *Listener, a net.Listener
@@ -93,7 +94,11 @@
 //
 // Each direction's ring holds WithBufferSize bytes (DefaultBufferSize by
 // default); a Write larger than that returns when the peer has read enough
-// of it. WithSpin sets how long a blocked call polls before it sleeps:
-// spinning answers a busy peer in well under a microsecond instead of a
-// wakeup's tens, at the cost of CPU while it spins.
+// of it. By default only a Read that waits for a reply (this Conn wrote
+// since its last wait) polls the ring, for DefaultReplySpin, before it
+// sleeps; every other wait sleeps at once, which keeps bulk transfers
+// from spinning on CPUs the peer needs. WithSpin(d) makes every blocked
+// call poll for d instead: spinning answers a busy peer in well under a
+// microsecond instead of a wakeup's tens, at the cost of CPU while it
+// spins.
 package fdnet

@@ -78,7 +78,7 @@ func (l *Listener) AcceptContext(ctx context.Context) (*Conn, error) {
 	for {
 		tx, rx, err := fdring.AcceptDuplex[byte](ctx, l.fl, l.cfg.ringOptions()...)
 		if err == nil {
-			return newConn(tx, rx, l.addr, l.addr), nil
+			return newConn(tx, rx, l.addr, l.addr, &l.cfg), nil
 		}
 		switch {
 		case l.ctx.Err() != nil || errors.Is(err, fdring.ErrClosed):

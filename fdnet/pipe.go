@@ -25,5 +25,5 @@ func Pipe(opts ...Option) (*Conn, *Conn, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("fdnet: pipe: %w", errors.Join(err, abTx.Close(), abRx.Close()))
 	}
-	return newConn(abTx, baRx, pipeAddr, pipeAddr), newConn(baTx, abRx, pipeAddr, pipeAddr), nil
+	return newConn(abTx, baRx, pipeAddr, pipeAddr, &cfg), newConn(baTx, abRx, pipeAddr, pipeAddr, &cfg), nil
 }
