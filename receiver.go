@@ -155,7 +155,8 @@ func (r *Receiver[T]) Peek() ([]T, error) {
 }
 
 // Release frees the first n elements of the slice Peek returned. An n
-// outside 0..len(peeked) panics (a programming error). After this side's
+// outside 0..len(peeked) panics (a programming error); a Recv, Get or
+// TryGet between Peek and Release ends the peek (then only 0). After this side's
 // Close it frees nothing and returns ErrClosed.
 func (r *Receiver[T]) Release(n int) error {
 	switch r.rx.Release(n) {

@@ -154,7 +154,8 @@ func (s *Sender[T]) Reserve() ([]T, error) {
 }
 
 // Commit publishes the first n elements of the slice Reserve returned. An n
-// outside 0..len(reserved) panics (a programming error). After this side's
+// outside 0..len(reserved) panics (a programming error); a Send, Put or
+// TryPut between Reserve and Commit ends the reservation (then only 0). After this side's
 // Close it publishes nothing and returns ErrClosed.
 func (s *Sender[T]) Commit(n int) error {
 	switch s.tx.Commit(n) {
