@@ -160,3 +160,55 @@ func TestAttack4NoPutAfterStop(t *testing.T) {
 		t.Fatalf("Sent moved from %d to %d after the stop", sent, tx.Sent())
 	}
 }
+
+// TestAttack4EOFIsFinal: once the receiver saw the end of the stream (the
+// producer closed and everything was read: Get reports Stopped, Done is
+// true), it stays at the end. A Put (or Push) racing with a Close from
+// another goroutine can check the halt word before the Close and store its
+// tail after the Close's state swap; the receiver may have taken the end
+// in between. Here a second view of the same memory plays that late store
+// deterministically. Before the fix the next Get delivered the element:
+// io.EOF, then data.
+func TestAttack4EOFIsFinal(t *testing.T) {
+	m := mem(ring.Size[uint64](8))
+	a, err := ring.Init[uint64](m, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := a.Sender()
+	put(tx, 1)
+	put(tx, 2)
+	late, err := ring.Open[uint64](m) // the in-flight Put: tail 2, halt clear
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ring.Open[uint64](m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rx := b.Receiver()
+	for want := uint64(1); want <= 2; want++ {
+		if v, res := get(rx); res != ring.OK || v != want {
+			t.Fatalf("Get = %d, %v; want %d", v, res, want)
+		}
+	}
+	tx.Close()
+	if _, res := get(rx); res != ring.Stopped || !rx.Done() {
+		t.Fatalf("Get at the end = %v (Done %v); want Stopped, Done", res, rx.Done())
+	}
+	put(late.Sender(), 3) // the racing Put's store lands now
+	for k := range 3 {
+		if v, res := get(rx); res != ring.Stopped {
+			t.Fatalf("Get #%d after the end = %d, %v; want Stopped", k, v, res)
+		}
+		if n, res := rx.Pull(func(d []uint64) int { return len(d) }); n != 0 || res != ring.Stopped {
+			t.Fatalf("Pull #%d after the end = %d, %v; want 0, Stopped", k, n, res)
+		}
+		if p := rx.Peek(); len(p) != 0 {
+			t.Fatalf("Peek #%d after the end = %v", k, p)
+		}
+		if !rx.Done() {
+			t.Fatalf("Done #%d after the end = false", k)
+		}
+	}
+}

@@ -214,7 +214,11 @@ type rxCore struct {
 	plain    bool // publish with a plain store (see storeRelease and SetShared)
 	stopped  bool
 	peerDone bool // the producer closed and we saw its final tail
-	peeked   int
+	// ended: Done reported the end of the stream; it stays the end (a
+	// Send racing with the producer's Close from another goroutine may
+	// store its tail after the close: never an element after the end).
+	ended  bool
+	peeked int
 	// peekHead: head when Peek returned that slice; a read since (Pull,
 	// TryGet, Get) moved head and ended the peek (see held).
 	peekHead uint64
@@ -824,6 +828,9 @@ func (r *rxCore) reload() Result {
 		}
 		return Stopped
 	}
+	if r.ended {
+		return Stopped
+	}
 	rg := r.r
 	if rg.corrupt.Load() != nil {
 		r.stop()
@@ -870,10 +877,14 @@ func (r *rxCore) held() uint64 {
 
 // Done reports whether the producer closed and every element it published
 // was consumed: the end of the stream. It is false on a corrupt ring (see
-// Err) and after this side's Close.
+// Err) and after this side's Close. Once true it stays true: whatever the
+// shared tail says later, the receiver hands out nothing more.
 func (r *rxCore) Done() bool {
 	if r.stopped || r.halt.Load()&haltClosed != 0 {
 		return false
+	}
+	if r.ended {
+		return true
 	}
 	if !r.peerDone {
 		st := r.hdr.txState.Load()
@@ -899,7 +910,8 @@ func (r *rxCore) Done() bool {
 		return false
 	}
 	r.avail = tail
-	return r.head == tail
+	r.ended = r.head == tail
+	return r.ended
 }
 
 // Ready reports whether a Recv would make progress, or the receiver must
