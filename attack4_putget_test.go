@@ -374,3 +374,43 @@ func TestAttack4LoopDrainsWithTryGet(t *testing.T) {
 		})
 	}
 }
+
+// TestAttack4PutGetWakeNoAllocs: Put and Get allocate nothing also on
+// their wake path (the peer declared it sleeps: Put or Get claims the
+// wakeup and signals its fd), in both directions.
+//
+// Under -race the notifiers' syscall buffers escape (the detector's
+// instrumentation of read and write), so only the signal counts are
+// checked there.
+func TestAttack4PutGetWakeNoAllocs(t *testing.T) {
+	tx, rx := newChan[uint64](t, 16)
+	ctx := context.Background()
+	round := func() {
+		// The receiver sleeps: Put wakes it.
+		if rx.Arm() {
+			panic("Arm on an empty ring reported work")
+		}
+		tx.Put(ctx, 1)
+		rx.WaitClear()
+		rx.Get(ctx)
+		// The sender sleeps on a full ring: Get wakes it.
+		for i := range uint64(16) {
+			tx.Put(ctx, i)
+		}
+		if tx.Arm() {
+			panic("Arm on a full ring reported room")
+		}
+		for range 16 {
+			rx.Get(ctx)
+		}
+		tx.WaitClear()
+	}
+	round() // the first wakeups may set up lazily
+	s0, r0 := tx.Stats().Signals, rx.Stats().Signals
+	if a := testing.AllocsPerRun(200, round); a != 0 && !raceEnabled {
+		t.Errorf("Put/Get with wakeups: %v allocs per round", a)
+	}
+	if s, r := tx.Stats().Signals-s0, rx.Stats().Signals-r0; s < 200 || r < 200 {
+		t.Fatalf("signals: sender %d, receiver %d in 201 rounds; the wake paths did not run", s, r)
+	}
+}

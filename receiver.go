@@ -11,6 +11,10 @@ import (
 // Receiver is the consumer side of a channel. Its methods belong to one
 // goroutine at a time (the owner), except Close and Stats, which are safe
 // from any goroutine at any time, during or after any other call.
+// While a loop.Loop watches the side, the loop's goroutine is its owner
+// (every round the loop calls Ready and Arm on it, which move the side's
+// private view of the ring): call Get, TryGet, Recv and the rest from its
+// handler or a Post function then, never from another goroutine.
 type Receiver[T any] struct {
 	rx *ring.Receiver[T]
 	ch *channel[T]
