@@ -212,3 +212,176 @@ func TestAttack4EOFIsFinal(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAttack4MixedCalls drives both sides of one ring, in one goroutine,
+// with a script that mixes the per-item calls (TryPut/Put, TryGet/Get)
+// with the slice calls (Push, Reserve/Commit, Pull, Peek/Release) and the
+// closes. A model tracks what each call may do: the stream the receiver
+// sees is exactly the elements published, in order, nothing after the
+// end; Commit and Release panic exactly when they exceed the reservation
+// or peek still held (a publish or read since ended it); nothing is
+// published after the side stopped.
+func FuzzAttack4MixedCalls(f *testing.F) {
+	f.Add([]byte{0, 3, 1, 4, 2, 5, 6, 7, 8, 9})
+	f.Add([]byte{2, 0, 3, 0, 5, 1, 4, 6, 7, 10, 1, 1})
+	f.Add([]byte{5, 9, 1, 11, 0, 0, 0, 2, 2, 2})
+	f.Add([]byte{2, 8, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 12, 1, 1, 1})
+	f.Fuzz(func(t *testing.T, script []byte) {
+		const capacity = 8
+		r := newRing[uint64](t, capacity)
+		tx, rx := r.Sender(), r.Receiver()
+		var (
+			sent, got      uint64 // next value to publish, next value expected
+			resv           []uint64
+			resAt          uint64 // sent when resv was reserved
+			peek           []uint64
+			peekAt         uint64
+			txStop, rxStop bool // the side reported ring.Stopped
+			ended          bool // the receiver reported the end
+			rxClosed       bool
+		)
+		recv := func(v uint64, what string) {
+			if rxStop || ended {
+				t.Fatalf("%s delivered %d after the receiver stopped", what, v)
+			}
+			if v != got {
+				t.Fatalf("%s delivered %d, want %d", what, v, got)
+			}
+			got++
+		}
+		sentRes := func(res ring.Result, n int, what string) {
+			if txStop && n > 0 {
+				t.Fatalf("%s published %d after ring.Stopped", what, n)
+			}
+			if res == ring.Stopped {
+				txStop = true
+			}
+		}
+		for i, op := range script {
+			arg := 0
+			if i+1 < len(script) {
+				arg = int(script[i+1] % (capacity + 2))
+			}
+			switch op % 13 {
+			case 0: // Put
+				res := put(tx, sent)
+				if res == ring.OK || res == ring.Wake {
+					sentRes(res, 1, "Put")
+					sent++
+				} else {
+					sentRes(res, 0, "Put")
+				}
+			case 1: // Get
+				v, res := get(rx)
+				switch res {
+				case ring.OK, ring.Wake:
+					recv(v, "Get")
+				case ring.Stopped:
+					rxStop = rxStop || rxClosed
+					ended = ended || rx.Done()
+				}
+			case 2: // Push up to arg
+				n, res := tx.Push(func(f []uint64) int {
+					k := min(len(f), arg)
+					for j := range k {
+						f[j] = sent + uint64(j)
+					}
+					return k
+				})
+				sentRes(res, n, "Push")
+				sent += uint64(n)
+			case 3: // Pull up to arg
+				n, res := rx.Pull(func(d []uint64) int {
+					k := min(len(d), arg)
+					for _, v := range d[:k] {
+						recv(v, "Pull")
+					}
+					return k
+				})
+				if res == ring.Stopped {
+					rxStop = rxStop || rxClosed
+					ended = ended || rx.Done()
+				}
+				_ = n
+			case 4: // Reserve and fill the slice with what a Commit would publish
+				resv = tx.Reserve()
+				resAt = sent
+				for j := range resv {
+					resv[j] = sent + uint64(j)
+				}
+			case 5: // Commit arg
+				held := 0
+				if resAt == sent {
+					held = len(resv)
+				}
+				resv = nil
+				if tx.Closed() {
+					if res := tx.Commit(arg); res != ring.Stopped {
+						t.Fatalf("Commit after Close = %v", res)
+					}
+					txStop = true
+					continue
+				}
+				if arg > held {
+					mustPanic(t, "Commit beyond the held reservation", func() { tx.Commit(arg) })
+					continue
+				}
+				res := tx.Commit(arg)
+				if res == ring.Stopped && arg > 0 && !txStop {
+					// The commit published, then saw the stop.
+					sent += uint64(arg)
+					txStop = true
+					continue
+				}
+				sentRes(res, arg, "Commit")
+				sent += uint64(arg)
+			case 6: // Peek and check what it shows
+				peek = rx.Peek()
+				peekAt = got
+				if len(peek) > 0 && (rxStop || ended) {
+					t.Fatalf("Peek showed %d after the receiver stopped", len(peek))
+				}
+				for j, v := range peek {
+					if v != got+uint64(j) {
+						t.Fatalf("Peek[%d] = %d, want %d", j, v, got+uint64(j))
+					}
+				}
+			case 7: // Release arg
+				held := 0
+				if peekAt == got {
+					held = len(peek)
+				}
+				peek = nil
+				if rx.Closed() {
+					if res := rx.Release(arg); res != ring.Stopped {
+						t.Fatalf("Release after Close = %v", res)
+					}
+					continue
+				}
+				if arg > held {
+					mustPanic(t, "Release beyond the held peek", func() { rx.Release(arg) })
+					continue
+				}
+				rx.Release(arg)
+				got += uint64(arg)
+			case 8:
+				tx.Close()
+			case 9:
+				rx.Close()
+				rxClosed = true
+			case 10:
+				tx.Arm()
+				tx.Disarm()
+			case 11:
+				rx.Arm()
+				rx.Disarm()
+			case 12:
+				tx.Ready()
+				rx.Ready()
+			}
+		}
+		if got > sent {
+			t.Fatalf("received %d of %d sent", got, sent)
+		}
+	})
+}
