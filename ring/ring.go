@@ -369,7 +369,8 @@ func (s *Sender[T]) pushSlow(fill func(free []T) int) (int, Result) {
 // call, one check, the element's store and one index store). true: v was
 // published. false: call Put with the same v, which finishes what TryPut
 // found (it published v and the receiver sleeps or stopped) or publishes
-// v the slow way; do not call TryPut again before that Put. A ring that
+// v the slow way; call nothing else on this side before that Put (a
+// TryPut that returned false may have published v already). A ring that
 // publishes with sequentially consistent stores (see SetShared) always
 // takes the slow way.
 func (s *Sender[T]) TryPut(v T) bool {
@@ -694,8 +695,9 @@ func (r *Receiver[T]) pullSlow(read func(data []T) int) (int, Result) {
 // TryGet takes one element if it can do so with nothing else to do: the
 // Receiver's mirror of TryPut. ok false: call Get with the v TryGet
 // returned; Get finishes what TryGet found (it took that element and the
-// producer sleeps: Get returns it) or takes one the slow way. Do not call
-// TryGet again before that Get.
+// producer sleeps: Get returns it) or takes one the slow way. Call
+// nothing else on this side before that Get (a TryGet that returned false
+// may have taken an element already).
 func (r *Receiver[T]) TryGet() (v T, ok bool) {
 	if r.head == r.avail || r.halt.Load() != 0 {
 		return v, false
