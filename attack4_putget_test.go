@@ -321,7 +321,6 @@ func TestAttack4LoopDrainsWithTryGet(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wait := runLoop(t, l)
 			tx, rx := newChan[uint64](t, 8, fdring.WithSpin(0))
 			const total = 50000
 			done := make(chan error, 1)
@@ -352,6 +351,7 @@ func TestAttack4LoopDrainsWithTryGet(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			wait := runLoop(t, l) // after Watch: the loop's methods are its goroutine's once it runs
 			ctx := testCtx(t)
 			perr := make(chan error, 1)
 			go func() {
