@@ -414,3 +414,44 @@ func TestAttack4PutGetWakeNoAllocs(t *testing.T) {
 		t.Fatalf("signals: sender %d, receiver %d in 201 rounds; the wake paths did not run", s, r)
 	}
 }
+
+// TestAttack4PingPongNoLostWakeup: two rings, a ball sent with Put and
+// answered with Get and Put, no spin: both sides sleep on almost every
+// message, so a wakeup the fast path (TryPut/TryGet with plain stores)
+// loses shows as a Get that never returns (the deadline fails it).
+func TestAttack4PingPongNoLostWakeup(t *testing.T) {
+	for name, mk := range pgPairs(4, fdring.WithSpin(0)) {
+		t.Run(name, func(t *testing.T) {
+			ptx, prx := mk(t) // ping
+			qtx, qrx := mk(t) // pong
+			ctx := pgCtx(t)
+			const rounds = 5000
+			errc := make(chan error, 1)
+			go func() {
+				for range rounds {
+					v, err := prx.Get(ctx)
+					if err == nil {
+						err = qtx.Put(ctx, v+1)
+					}
+					if err != nil {
+						errc <- err
+						return
+					}
+				}
+				errc <- nil
+			}()
+			for i := range uint64(rounds) {
+				if err := ptx.Put(ctx, 2*i); err != nil {
+					t.Fatalf("ping %d: %v", i, err)
+				}
+				v, err := qrx.Get(ctx)
+				if err != nil || v != 2*i+1 {
+					t.Fatalf("pong %d = %d, %v", i, v, err)
+				}
+			}
+			if err := awaitErr(t, errc, 30*time.Second, "ponger"); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
