@@ -11,6 +11,10 @@ import (
 // Receiver is the consumer side of a channel. Its methods belong to one
 // goroutine at a time (the owner), except Close and Stats, which are safe
 // from any goroutine at any time, during or after any other call.
+// While a loop.Loop watches the side, the loop's goroutine is its owner
+// (every round the loop calls Ready and Arm on it, which move the side's
+// private view of the ring): call Get, TryGet, Recv and the rest from its
+// handler or a Post function then, never from another goroutine.
 type Receiver[T any] struct {
 	rx *ring.Receiver[T]
 	ch *channel[T]
@@ -155,7 +159,8 @@ func (r *Receiver[T]) Peek() ([]T, error) {
 }
 
 // Release frees the first n elements of the slice Peek returned. An n
-// outside 0..len(peeked) panics (a programming error). After this side's
+// outside 0..len(peeked) panics (a programming error); a Recv, Get or
+// TryGet between Peek and Release ends the peek (then only 0). After this side's
 // Close it frees nothing and returns ErrClosed.
 func (r *Receiver[T]) Release(n int) error {
 	switch r.rx.Release(n) {

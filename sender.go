@@ -10,6 +10,10 @@ import (
 // Sender is the producer side of a channel. Its methods belong to one
 // goroutine at a time (the owner), except Close and Stats, which are safe
 // from any goroutine at any time, during or after any other call.
+// While a loop.Loop watches the side, the loop's goroutine is its owner
+// (every round the loop calls Ready and Arm on it, which move the side's
+// private view of the ring): call Put, TryPut, Send and the rest from its
+// handler or a Post function then, never from another goroutine.
 type Sender[T any] struct {
 	tx *ring.Sender[T]
 	ch *channel[T]
@@ -154,7 +158,8 @@ func (s *Sender[T]) Reserve() ([]T, error) {
 }
 
 // Commit publishes the first n elements of the slice Reserve returned. An n
-// outside 0..len(reserved) panics (a programming error). After this side's
+// outside 0..len(reserved) panics (a programming error); a Send, Put or
+// TryPut between Reserve and Commit ends the reservation (then only 0). After this side's
 // Close it publishes nothing and returns ErrClosed.
 func (s *Sender[T]) Commit(n int) error {
 	switch s.tx.Commit(n) {

@@ -29,7 +29,7 @@ func fanInSuite(config) suite {
 	s := suite{name: "fanin", note: "fanin: P producer goroutines, one ring of 1024 uint64 each, one consumer loop " +
 		"(no spin); producers use SendWait and fill what fits; syscalls/msg = (loop polls + read/write syscalls " +
 		"of the process) / items; ratio is vs producers=1. procs/u64-batch1: " + fmt.Sprint(procsProducers) +
-		" child processes, one uint64 per call (fdring Dial + Send of one item; unixsocket one 8-byte write), " +
+		" child processes, one uint64 per call (fdring Dial + Put of one item; unixsocket one 8-byte write), " +
 		"the loop drains all; syscalls/msg includes the children's; ratio vs unixsocket"}
 	for _, p := range []int{1, 8, 64} {
 		s.cases = append(s.cases, benchCase{name: fmt.Sprintf("producers=%d", p), unit: "items/s", kind: throughput,

@@ -187,8 +187,11 @@ type txCore struct {
 	plain    bool // publish with a plain store (see storeRelease and SetShared)
 	stopped  bool // the peer closed, the ring is corrupt or we closed: no room beyond limit
 	reserved int  // length of the slice the last Reserve returned
-	putDone  bool // a TryPut published and left the rest to Put
-	r        *ringCore
+	// resTail: tail when Reserve returned that slice; a publish since
+	// (Push, TryPut, Put) moved tail and ended the reservation (see held).
+	resTail uint64
+	putDone bool // a TryPut published and left the rest to Put
+	r       *ringCore
 }
 
 // Receiver is the consumer side. Its methods other than Close, Closed and
@@ -211,7 +214,14 @@ type rxCore struct {
 	plain    bool // publish with a plain store (see storeRelease and SetShared)
 	stopped  bool
 	peerDone bool // the producer closed and we saw its final tail
-	peeked   int
+	// ended: Done reported the end of the stream; it stays the end (a
+	// Send racing with the producer's Close from another goroutine may
+	// store its tail after the close: never an element after the end).
+	ended  bool
+	peeked int
+	// peekHead: head when Peek returned that slice; a read since (Pull,
+	// TryGet, Get) moved head and ended the peek (see held).
+	peekHead uint64
 	getDone  bool // a TryGet took an element (held) and left the rest to Get
 	r        *ringCore
 }
@@ -359,7 +369,8 @@ func (s *Sender[T]) pushSlow(fill func(free []T) int) (int, Result) {
 // call, one check, the element's store and one index store). true: v was
 // published. false: call Put with the same v, which finishes what TryPut
 // found (it published v and the receiver sleeps or stopped) or publishes
-// v the slow way; do not call TryPut again before that Put. A ring that
+// v the slow way; call nothing else on this side before that Put (a
+// TryPut that returned false may have published v already). A ring that
 // publishes with sequentially consistent stores (see SetShared) always
 // takes the slow way.
 func (s *Sender[T]) TryPut(v T) bool {
@@ -421,7 +432,8 @@ func (s *txCore) putState(st uint32) Result {
 // Reserve returns the largest contiguous free slice, empty when the ring is
 // full, the receiver closed, this side closed or the ring is corrupt. Write
 // into it, then call Commit with the number of elements written. Reserve
-// without Commit commits nothing; a later Reserve replaces the reservation.
+// without Commit commits nothing; a later Reserve replaces the reservation,
+// and a publish before Commit (Push, Send, TryPut, Put) ends it.
 func (s *Sender[T]) Reserve() []T {
 	if (s.tail == s.limit || s.halt.Load()&haltStop != 0) && (s.refill() != OK || s.tail == s.limit) {
 		s.reserved = 0
@@ -431,23 +443,22 @@ func (s *Sender[T]) Reserve() []T {
 	end := min(idx+(s.limit-s.tail), uint64(len(s.data)))
 	free := s.data[idx:end:end]
 	s.reserved = len(free)
+	s.resTail = s.tail
 	return free
 }
 
 // Commit publishes the first n elements of the slice Reserve returned. n must
-// be in 0..len(reserved); anything else is a programming error and panics
-// without publishing. The result has the meaning described at Push; after
+// be in 0..len(reserved) (0 once a publish since the Reserve ended it);
+// anything else is a programming error and panics without publishing. The result has the meaning described at Push; after
 // this side's Close, Commit publishes nothing and returns Stopped (whatever
 // n is).
 func (s *txCore) Commit(n int) Result {
-	reserved := s.reserved
+	reserved := int(s.held())
 	s.reserved = 0
 	if s.halt.Load()&haltStop != 0 {
 		s.stop()
 		return Stopped
 	}
-	// A Push or Put since the Reserve moved tail: never beyond limit.
-	reserved = min(reserved, int(s.limit-s.tail))
 	if uint(n) > uint(reserved) {
 		panic(badCount("Commit", n, reserved))
 	}
@@ -526,12 +537,24 @@ func (s *txCore) refill() Result {
 	return OK
 }
 
+// held is the length of the reservation Commit may still publish: the
+// slice the last Reserve returned, if nothing was published since (a
+// Push, TryPut or Put moved tail: the slots the caller wrote are no longer
+// the next ones, so the reservation is over; the inlined TryPut cannot
+// spend a store on saying so), and never beyond the validated window.
+func (s *txCore) held() uint64 {
+	if s.reserved == 0 || s.resTail != s.tail {
+		return 0
+	}
+	return min(uint64(s.reserved), s.limit-s.tail)
+}
+
 // stop makes the side take nothing more: limit shrinks to the end of the
 // current reservation (which stays committable: the caller may hold it),
 // never beyond what was validated as free.
 func (s *txCore) stop() {
 	s.stopped = true
-	s.limit = s.tail + min(uint64(s.reserved), s.limit-s.tail)
+	s.limit = s.tail + s.held()
 }
 
 // Ready reports whether a Send would make progress or observe a terminal
@@ -672,8 +695,9 @@ func (r *Receiver[T]) pullSlow(read func(data []T) int) (int, Result) {
 // TryGet takes one element if it can do so with nothing else to do: the
 // Receiver's mirror of TryPut. ok false: call Get with the v TryGet
 // returned; Get finishes what TryGet found (it took that element and the
-// producer sleeps: Get returns it) or takes one the slow way. Do not call
-// TryGet again before that Get.
+// producer sleeps: Get returns it) or takes one the slow way. Call
+// nothing else on this side before that Get (a TryGet that returned false
+// may have taken an element already).
 func (r *Receiver[T]) TryGet() (v T, ok bool) {
 	if r.head == r.avail || r.halt.Load() != 0 {
 		return v, false
@@ -729,7 +753,8 @@ func (r *rxCore) getState(st uint32) Result {
 }
 
 // Peek returns the largest contiguous readable slice, empty when there is
-// nothing to read. The elements stay in the ring until Release.
+// nothing to read. The elements stay in the ring until Release; a read
+// before Release (Pull, Recv, TryGet, Get) ends the peek.
 func (r *Receiver[T]) Peek() []T {
 	if (r.head == r.avail || r.halt.Load()&haltClosed != 0) && (r.reload() != OK || r.head == r.avail) {
 		r.peeked = 0
@@ -739,21 +764,21 @@ func (r *Receiver[T]) Peek() []T {
 	end := min(idx+(r.avail-r.head), uint64(len(r.data)))
 	data := r.data[idx:end:end]
 	r.peeked = len(data)
+	r.peekHead = r.head
 	return data
 }
 
 // Release frees the first n elements of the slice Peek returned. n must be
-// in 0..len(peeked); anything else is a programming error and panics. After
+// in 0..len(peeked) (0 once a read since the Peek ended it); anything else
+// is a programming error and panics. After
 // this side's Close it frees nothing and returns Stopped (whatever n is).
 func (r *rxCore) Release(n int) Result {
-	peeked := r.peeked
+	peeked := int(r.held())
 	r.peeked = 0
 	if r.halt.Load()&haltClosed != 0 {
 		r.stop()
 		return Stopped
 	}
-	// A Pull or Get since the Peek moved head: never beyond avail.
-	peeked = min(peeked, int(r.avail-r.head))
 	if uint(n) > uint(peeked) {
 		panic(badCount("Release", n, peeked))
 	}
@@ -805,6 +830,9 @@ func (r *rxCore) reload() Result {
 		}
 		return Stopped
 	}
+	if r.ended {
+		return Stopped
+	}
 	rg := r.r
 	if rg.corrupt.Load() != nil {
 		r.stop()
@@ -834,15 +862,31 @@ func (r *rxCore) reload() Result {
 // beyond what was validated.
 func (r *rxCore) stop() {
 	r.stopped = true
-	r.avail = r.head + min(uint64(r.peeked), r.avail-r.head)
+	r.avail = r.head + r.held()
+}
+
+// held is the length of the peek Release may still free: the slice the
+// last Peek returned, if nothing was read since (a Pull, TryGet or Get
+// moved head: the elements the caller looked at are no longer the next
+// ones, so the peek is over; the inlined TryGet cannot spend a store on
+// saying so), and never beyond the validated window.
+func (r *rxCore) held() uint64 {
+	if r.peeked == 0 || r.peekHead != r.head {
+		return 0
+	}
+	return min(uint64(r.peeked), r.avail-r.head)
 }
 
 // Done reports whether the producer closed and every element it published
 // was consumed: the end of the stream. It is false on a corrupt ring (see
-// Err) and after this side's Close.
+// Err) and after this side's Close. Once true it stays true: whatever the
+// shared tail says later, the receiver hands out nothing more.
 func (r *rxCore) Done() bool {
 	if r.stopped || r.halt.Load()&haltClosed != 0 {
 		return false
+	}
+	if r.ended {
+		return true
 	}
 	if !r.peerDone {
 		st := r.hdr.txState.Load()
@@ -868,7 +912,8 @@ func (r *rxCore) Done() bool {
 		return false
 	}
 	r.avail = tail
-	return r.head == tail
+	r.ended = r.head == tail
+	return r.ended
 }
 
 // Ready reports whether a Recv would make progress, or the receiver must
