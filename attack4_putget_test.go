@@ -1,3 +1,5 @@
+//go:build linux
+
 package fdring_test
 
 // Attacks on the per-item API (Put, TryPut, Get, TryGet) by a concurrent

@@ -1,3 +1,5 @@
+//go:build linux
+
 package fdring_test
 
 // Put, Get, TryPut and TryGet: the per-item API. Its fast path (TryPut and
