@@ -2,9 +2,11 @@
 // zero-copy ring buffer whose sides wake each other through file
 // descriptors, only when they must.
 //
-// A channel is a ring (package ring) in memory the caller chooses, plus two
-// wakeup fds (package notify): data-ready, which the producer signals and the
-// consumer waits on, and space-ready, the other way round. A side signals
+// A channel is a ring (package ring) in memory the caller chooses, plus its
+// wakeup fds (package notify): in one process (New) two of them, data-ready,
+// which the producer signals and the consumer waits on, and space-ready, the
+// other way round; between processes (Dial, Accept) the connection, a
+// SOCK_SEQPACKET socket, carries both directions' wakeups. A side signals
 // only when its peer declared that it sleeps, and only once per sleep, so
 // while both sides are busy no syscall is made at all: a Send or Recv with
 // room or data costs a couple of atomic operations and a call of the caller's
@@ -13,8 +15,11 @@
 //	tx, rx, err := fdring.New[Sample](1024)
 //	n, err := tx.Send(func(free []Sample) int { ... return written })
 //	n, err := rx.RecvWait(ctx, func(data []Sample) int { ... return consumed })
+//	err = tx.Put(ctx, Sample{...}) // one element per call
+//	s, err := rx.Get(ctx)
 //
-// Send and Recv never block; SendWait and RecvWait spin briefly, then sleep
+// Put and Get move one element per call, like a channel, and wait like
+// SendWait and RecvWait; TryPut and TryGet never wait. Send and Recv never block; SendWait and RecvWait spin briefly, then sleep
 // on their fd through Go's runtime poller (no OS thread is held) until the
 // peer signals or the context ends. For event loops, each side exposes
 // Fd, Ready, Arm and WaitClear (see package loop).

@@ -22,7 +22,9 @@ var ErrNotAllowed = errors.New("fdring: peer not allowed")
 
 // Listener accepts producers from other processes on a unix socket. Each
 // accepted connection is one channel: the producer (Dial) creates the ring
-// in a sealed memfd and passes it, with two eventfds, over the socket.
+// in a sealed memfd and passes that one fd over the socket; the connection
+// itself (SOCK_SEQPACKET) then carries both sides' wakeups. A Dial completes
+// while an Accept is in progress: the handshake is read by Accept.
 type Listener struct {
 	ln   *net.UnixListener
 	path string
@@ -170,7 +172,7 @@ func Accept[T any](l *Listener) (*Receiver[T], error) {
 // memory: the peer's uid (SO_PEERCRED), the handshake (version, element
 // size, alignment and layout fingerprint against T: ErrTypeMismatch), that
 // the memory fd is a memfd sealed against shrinking and growing, of exactly
-// the size the ring needs, and that the wakeup fds are eventfds; then it
+// the size the ring needs, and that no other fd came with it; then it
 // validates the ring header. Any failure closes everything the peer sent and
 // returns a wrapped error (ErrNotAllowed, ErrTypeMismatch, ErrHandshake,
 // ErrCorrupt, ...); the Listener stays usable. Call Accept from one

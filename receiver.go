@@ -93,8 +93,9 @@ func (r *Receiver[T]) recvWait(ctx context.Context, read func(data []T) int, n i
 }
 
 // Get receives one element, waiting for one as RecvWait does: the
-// per-item API, the mirror of Sender.Put (its common case is one inlined
-// load of the element and one store of the index). It returns the element
+// per-item API, the mirror of Sender.Put (its common case is inlined: the
+// element's load, the index's private and shared stores and one load of
+// the producer's state). It returns the element
 // and nil; or ctx.Err(), io.EOF at the end of the stream, ErrPeerGone
 // (after every element the peer committed), ErrClosed after this side's
 // Close, ErrCorrupt. An error from waking the producer comes with the

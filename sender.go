@@ -92,9 +92,9 @@ func (s *Sender[T]) sendWait(ctx context.Context, fill func(free []T) int, n int
 }
 
 // Put sends one element, waiting for room as SendWait does: the per-item
-// API. Its common case (room, a receiver that is awake) is one inlined
-// store of the element and one of the index: no callback and no call
-// beyond Put's own. It returns nil once v is published, ctx.Err() if ctx
+// API. Its common case (room, a receiver that is awake) is inlined: the
+// element's store, the index's two (the private copy and the shared word)
+// and one load: no callback and no call beyond Put's own. It returns nil once v is published, ctx.Err() if ctx
 // ends first, ErrClosed after this side's Close or once the receiver has
 // closed, ErrPeerGone or ErrCorrupt. A Put whose own publish sees the
 // receiver's close still returns nil (v is in the ring, as a channel send

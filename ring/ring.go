@@ -366,7 +366,8 @@ func (s *Sender[T]) pushSlow(fill func(free []T) int) (int, Result) {
 
 // TryPut publishes one element if it can do so with nothing else to do:
 // the per-item path, small enough to be inlined at the call site (no
-// call, one check, the element's store and one index store). true: v was
+// call, one check, the element's store, the index's private and shared
+// stores, one load). true: v was
 // published. false: call Put with the same v, which finishes what TryPut
 // found (it published v and the receiver sleeps or stopped) or publishes
 // v the slow way; call nothing else on this side before that Put (a
