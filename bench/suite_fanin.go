@@ -7,7 +7,9 @@ package main
 // plus every read and write syscall of the process (/proc/self/io syscr and
 // syscw deltas: eventfd signals and clears, by producers and loop alike),
 // divided by the items moved. The Go runtime's own epoll_wait and futex
-// calls are not in it. The last case, procs/u64-batch1, has its producers
+// calls are not in it, nor membarrier (a side about to sleep) nor, across
+// processes, the wakeups' sendto and recvmmsg on the seqpacket connection:
+// for fdring the figure is a lower bound (README gives a perf count). The last case, procs/u64-batch1, has its producers
 // in child processes, one item per call, beside a unix socket doing the
 // same (suite_fanin_procs.go).
 
@@ -30,7 +32,8 @@ func fanInSuite(config) suite {
 		"(no spin); producers use SendWait and fill what fits; syscalls/msg = (loop polls + read/write syscalls " +
 		"of the process) / items; ratio is vs producers=1. procs/u64-batch1: " + fmt.Sprint(procsProducers) +
 		" child processes, one uint64 per call (fdring Dial + Put of one item; unixsocket one 8-byte write), " +
-		"the loop drains all; syscalls/msg includes the children's; ratio vs unixsocket"}
+		"the loop drains all; syscalls/msg includes the children's read/write syscalls but not the wakeups between " +
+		"processes (sendto, recvmmsg on the seqpacket connection) nor membarrier: a lower bound for fdring; ratio vs unixsocket"}
 	for _, p := range []int{1, 8, 64} {
 		s.cases = append(s.cases, benchCase{name: fmt.Sprintf("producers=%d", p), unit: "items/s", kind: throughput,
 			n0: 1 << 22, nMin: 1 << 18, nMax: 1 << 36,

@@ -13,7 +13,9 @@ package main
 //
 // So both senders pay their per-item cost, and both receivers batch.
 // syscalls/msg counts the read and write syscalls of this process and of
-// the children (/proc/PID/io) plus the loop's polls, per item.
+// the children (/proc/PID/io) plus the loop's polls, per item: exact for
+// unixsocket, a lower bound for fdring, whose wakeups go out with sendto
+// and are drained with recvmmsg (not in /proc/PID/io).
 
 import (
 	"context"

@@ -16,6 +16,11 @@ import (
 // afterwards. Errors are *net.OpError values wrapping fdring's
 // (fdring.ErrNotAllowed, fdring.ErrHandshake, ...) or the socket's.
 //
+// Unlike a unix socket's connect, Dial completes only while the listening
+// process is in Listener.Accept (the handshake is read there; net/http and
+// gRPC servers always are): a Dial with no Accept to come waits until ctx
+// ends or the listener's handshake timeout (fdring.HandshakeTimeout).
+//
 // When the listening process dies, Read returns everything it had written
 // and then an error wrapping fdring.ErrPeerGone, and Write fails with one.
 func Dial(ctx context.Context, path string, opts ...Option) (*Conn, error) {

@@ -192,7 +192,8 @@ func run(producers int, items uint64, procs bool, spin time.Duration, capacity i
 		if procs {
 			scope = "the consumer process"
 		}
-		fmt.Printf("syscalls/msg %.5f  (read+write syscalls of %s, from /proc/self/io, plus the loop's polls: %.5f)\n",
+		fmt.Printf("syscalls/msg %.5f  (read+write syscalls of %s, from /proc/self/io, plus the loop's polls: %.5f;\n"+
+			"             not counted: sendto/recvmmsg wakeups between processes, membarrier, the Go runtime's own)\n",
 			float64(sys)/float64(total), scope, float64(sys+polls)/float64(total))
 	}
 	return nil
