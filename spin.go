@@ -1,58 +1,21 @@
 package fdring
 
 import (
-	"runtime"
 	"time"
+
+	"github.com/fdring/fdring/internal/spin"
 )
 
-// spinUntil polls ready for up to d, backing off exponentially between
-// polls. The backoff matters as much as the spin: every poll pulls the
-// peer's index line into this core's cache, and the peer's next publish
-// must then win it back; a poller that leaves the peer alone for a few
-// hundred nanoseconds lets it publish many elements at local-cache speed,
-// and then picks them all up with one miss. The clock is read once per
-// clockEvery polls at full backoff (about every 4 us), and so is
-// runtime.Gosched: should the peer goroutine share this P, it gets to run
-// (spinning would only delay it); otherwise Gosched returns at once.
+// spinUntil polls ready for up to d (see spin.Until), starting with a
+// pause of about 250 ns between polls: a peer that answers within the spin
+// is picked up, and one that is busy publishing is left alone to batch.
 func spinUntil(d time.Duration, ready func() bool) bool {
-	if d <= 0 {
-		return false
-	}
-	start := time.Now()
-	backoff := minBackoff
-	for i := 1; ; i++ {
-		if ready() {
-			return true
-		}
-		pause(backoff)
-		if backoff < maxBackoff {
-			backoff *= 2
-			continue
-		}
-		if i%clockEvery == 0 {
-			if time.Since(start) >= d {
-				return ready()
-			}
-			runtime.Gosched()
-		}
-	}
+	return spin.Until(d, minBackoff, ready)
 }
 
-// Backoff bounds, in iterations of pause (about half a nanosecond each),
-// and how many full-backoff polls pass between clock reads.
-const (
-	minBackoff = 512
-	maxBackoff = 4096
-	clockEvery = 2
-)
-
-// pause burns about n cycles without touching memory.
-//
-//go:noinline
-func pause(n int) {
-	for i := 0; i < n; i++ {
-	}
-}
+// minBackoff is the first pause between polls, in iterations of spin's
+// pause (about half a nanosecond each).
+const minBackoff = 512
 
 // wakeSpin is how long a side that just woke its peer spins before it
 // sleeps itself: about two wakeup latencies, since the peer is about to

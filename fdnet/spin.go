@@ -1,8 +1,9 @@
 package fdnet
 
 import (
-	"runtime"
 	"time"
+
+	"github.com/fdring/fdring/internal/spin"
 )
 
 // Spinning. A Conn made without WithSpin has rings that never spin: a
@@ -65,43 +66,10 @@ func (c *Conn) awaitReply() {
 		return
 	}
 	c.wrote.Store(false)
-	spinUntil(c.replySpin, c.rx.Ready)
+	spin.Until(c.replySpin, replyBackoff, c.rx.Ready)
 }
 
-// spinUntil polls ready for up to d, with a pause between polls that
-// doubles up to about 2 us: every poll pulls the peer's index line into
-// this CPU's cache, and the peer's next publish must win it back. The
-// clock is read, and the processor offered to another goroutine
-// (runtime.Gosched: the peer may share it), at full backoff only.
-func spinUntil(d time.Duration, ready func() bool) bool {
-	start := time.Now()
-	backoff := minBackoff
-	for {
-		if ready() {
-			return true
-		}
-		pause(backoff)
-		if backoff < maxBackoff {
-			backoff *= 2
-			continue
-		}
-		if time.Since(start) >= d {
-			return ready()
-		}
-		runtime.Gosched()
-	}
-}
-
-// Backoff bounds, in iterations of pause (about half a nanosecond each).
-const (
-	minBackoff = 64
-	maxBackoff = 4096
-)
-
-// pause burns about n cycles without touching memory.
-//
-//go:noinline
-func pause(n int) {
-	for i := 0; i < n; i++ {
-	}
-}
+// replyBackoff is the first pause between polls of a reply wait, in
+// iterations of spin's pause (about half a nanosecond each): short, since
+// a reply is expected within microseconds.
+const replyBackoff = 64
