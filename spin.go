@@ -10,12 +10,16 @@ import (
 // pause of about 250 ns between polls: a peer that answers within the spin
 // is picked up, and one that is busy publishing is left alone to batch.
 func spinUntil(d time.Duration, ready func() bool) bool {
-	return spin.Until(d, minBackoff, ready)
+	return spin.Until(d, minBackoff, clockEvery, ready)
 }
 
 // minBackoff is the first pause between polls, in iterations of spin's
-// pause (about half a nanosecond each).
-const minBackoff = 512
+// pause (about half a nanosecond each); the clock is read every clockEvery
+// polls at full backoff (about every 4 us).
+const (
+	minBackoff = 512
+	clockEvery = 2
+)
 
 // wakeSpin is how long a side that just woke its peer spins before it
 // sleeps itself: about two wakeup latencies, since the peer is about to

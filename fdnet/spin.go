@@ -66,10 +66,11 @@ func (c *Conn) awaitReply() {
 		return
 	}
 	c.wrote.Store(false)
-	spin.Until(c.replySpin, replyBackoff, c.rx.Ready)
+	spin.Until(c.replySpin, replyBackoff, 1, c.rx.Ready)
 }
 
 // replyBackoff is the first pause between polls of a reply wait, in
 // iterations of spin's pause (about half a nanosecond each): short, since
-// a reply is expected within microseconds.
+// a reply is expected within microseconds; the wait reads the clock at
+// every poll at full backoff (the last argument of spin.Until).
 const replyBackoff = 64

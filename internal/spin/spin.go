@@ -14,11 +14,11 @@ import (
 // core's cache, and the peer's next publish must then win it back; a
 // poller that leaves the peer alone for a few hundred nanoseconds lets it
 // publish many elements at local-cache speed, and then picks them all up
-// with one miss. The clock is read once per ClockEvery polls at full
-// backoff (about every 4 us), and so is runtime.Gosched: should the peer
-// goroutine share this P, it gets to run (spinning would only delay it);
-// otherwise Gosched returns at once. A d of 0 or less polls nothing.
-func Until(d time.Duration, minBackoff int, ready func() bool) bool {
+// with one miss. The clock is read once per clockEvery polls at full
+// backoff (each about 2 us apart), and so is runtime.Gosched: should the
+// peer goroutine share this P, it gets to run (spinning would only delay
+// it); otherwise Gosched returns at once. A d of 0 or less polls nothing.
+func Until(d time.Duration, minBackoff, clockEvery int, ready func() bool) bool {
 	if d <= 0 {
 		return false
 	}
@@ -33,7 +33,7 @@ func Until(d time.Duration, minBackoff int, ready func() bool) bool {
 			backoff *= 2
 			continue
 		}
-		if i%ClockEvery == 0 {
+		if i%max(clockEvery, 1) == 0 {
 			if time.Since(start) >= d {
 				return ready()
 			}
@@ -42,12 +42,8 @@ func Until(d time.Duration, minBackoff int, ready func() bool) bool {
 	}
 }
 
-// MaxBackoff bounds the pause between polls, in iterations of pause;
-// ClockEvery is how many full-backoff polls pass between clock reads.
-const (
-	MaxBackoff = 4096
-	ClockEvery = 2
-)
+// MaxBackoff bounds the pause between polls, in iterations of pause.
+const MaxBackoff = 4096
 
 // pause burns about n cycles without touching memory.
 //
