@@ -95,10 +95,9 @@ func (r *Receiver[T]) recvWait(ctx context.Context, read func(data []T) int, n i
 // Get receives one element, waiting for one as RecvWait does: the
 // per-item API, the mirror of Sender.Put (its common case is inlined: the
 // element's load, the index's private and shared stores and one load of
-// the producer's state). It returns the element
-// and nil; or ctx.Err(), io.EOF at the end of the stream, ErrPeerGone
-// (after every element the peer committed), ErrClosed after this side's
-// Close, ErrCorrupt. An error from waking the producer comes with the
+// the producer's state). It returns the element and nil; or ctx.Err(),
+// io.EOF at the end of the stream, ErrPeerGone (after every element the
+// peer committed), ErrClosed after this side's Close, ErrCorrupt. An error from waking the producer comes with the
 // element taken (the only case of an element with an error).
 func (r *Receiver[T]) Get(ctx context.Context) (T, error) {
 	v, ok := r.rx.TryGet()
@@ -161,8 +160,8 @@ func (r *Receiver[T]) Peek() ([]T, error) {
 
 // Release frees the first n elements of the slice Peek returned. An n
 // outside 0..len(peeked) panics (a programming error); a Recv, Get or
-// TryGet between Peek and Release ends the peek (then only 0). After this side's
-// Close it frees nothing and returns ErrClosed.
+// TryGet that reads between Peek and Release ends the peek (then only 0).
+// After this side's Close it frees nothing and returns ErrClosed.
 func (r *Receiver[T]) Release(n int) error {
 	switch r.rx.Release(n) {
 	case ring.OK:

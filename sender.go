@@ -94,9 +94,9 @@ func (s *Sender[T]) sendWait(ctx context.Context, fill func(free []T) int, n int
 // Put sends one element, waiting for room as SendWait does: the per-item
 // API. Its common case (room, a receiver that is awake) is inlined: the
 // element's store, the index's two (the private copy and the shared word)
-// and one load: no callback and no call beyond Put's own. It returns nil once v is published, ctx.Err() if ctx
-// ends first, ErrClosed after this side's Close or once the receiver has
-// closed, ErrPeerGone or ErrCorrupt. A Put whose own publish sees the
+// and one load: no callback and no call beyond Put's own. It returns nil
+// once v is published, ctx.Err() if ctx ends first, ErrClosed after this
+// side's Close or once the receiver has closed, ErrPeerGone or ErrCorrupt. A Put whose own publish sees the
 // receiver's close still returns nil (v is in the ring, as a channel send
 // that happens before a close); the next one returns ErrClosed. An error
 // from waking the receiver comes after v was published.
@@ -159,8 +159,9 @@ func (s *Sender[T]) Reserve() ([]T, error) {
 
 // Commit publishes the first n elements of the slice Reserve returned. An n
 // outside 0..len(reserved) panics (a programming error); a Send, Put or
-// TryPut between Reserve and Commit ends the reservation (then only 0). After this side's
-// Close it publishes nothing and returns ErrClosed.
+// TryPut that publishes between Reserve and Commit ends the reservation
+// (then only 0). After this side's Close it publishes nothing and returns
+// ErrClosed.
 func (s *Sender[T]) Commit(n int) error {
 	switch s.tx.Commit(n) {
 	case ring.OK:

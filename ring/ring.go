@@ -367,8 +367,8 @@ func (s *Sender[T]) pushSlow(fill func(free []T) int) (int, Result) {
 // TryPut publishes one element if it can do so with nothing else to do:
 // the per-item path, small enough to be inlined at the call site (no
 // call, one check, the element's store, the index's private and shared
-// stores, one load). true: v was
-// published. false: call Put with the same v, which finishes what TryPut
+// stores, one load). true: v was published. false: call Put with the
+// same v, which finishes what TryPut
 // found (it published v and the receiver sleeps or stopped) or publishes
 // v the slow way; call nothing else on this side before that Put (a
 // TryPut that returned false may have published v already). A ring that
@@ -399,7 +399,6 @@ func (s *Sender[T]) TryPut(v T) bool {
 //
 //go:noinline
 func (s *Sender[T]) Put(v T) Result {
-	s.reserved = 0 // a Reserve not committed is over
 	if s.putDone {
 		s.putDone = false
 		return s.putState(s.hdr.rxState.Load())
@@ -450,9 +449,9 @@ func (s *Sender[T]) Reserve() []T {
 
 // Commit publishes the first n elements of the slice Reserve returned. n must
 // be in 0..len(reserved) (0 once a publish since the Reserve ended it);
-// anything else is a programming error and panics without publishing. The result has the meaning described at Push; after
-// this side's Close, Commit publishes nothing and returns Stopped (whatever
-// n is).
+// anything else is a programming error and panics without publishing. The
+// result has the meaning described at Push; after this side's Close,
+// Commit publishes nothing and returns Stopped (whatever n is).
 func (s *txCore) Commit(n int) Result {
 	reserved := int(s.held())
 	s.reserved = 0
@@ -722,7 +721,6 @@ func (r *Receiver[T]) TryGet() (v T, ok bool) {
 //
 //go:noinline
 func (r *Receiver[T]) Get(tried T) (v T, res Result) {
-	r.peeked = 0 // a Peek not released is over
 	if r.getDone {
 		r.getDone = false
 		return tried, r.getState(r.hdr.txState.Load())
@@ -771,8 +769,8 @@ func (r *Receiver[T]) Peek() []T {
 
 // Release frees the first n elements of the slice Peek returned. n must be
 // in 0..len(peeked) (0 once a read since the Peek ended it); anything else
-// is a programming error and panics. After
-// this side's Close it frees nothing and returns Stopped (whatever n is).
+// is a programming error and panics. After this side's Close it frees
+// nothing and returns Stopped (whatever n is).
 func (r *rxCore) Release(n int) Result {
 	peeked := int(r.held())
 	r.peeked = 0
