@@ -219,14 +219,17 @@ func (w *Waiter) disarm() {
 
 // expire is the callback of registration id: it ends the Wait in progress
 // that uses it, by moving the read deadline into the past (a context's end
-// reaches the runtime poller this way). A registration that was replaced,
-// a Waiter that is between Waits or closed: nothing to do.
-func (w *Waiter) expire(id uint64) {
+// reaches the runtime poller this way), and reports whether it did. A
+// registration that was replaced, a Waiter that is between Waits or
+// closed: nothing to do.
+func (w *Waiter) expire(id uint64) bool {
 	w.mu.Lock()
-	if !w.shut && id != 0 && w.armed == id {
-		w.f.SetReadDeadline(time.Unix(1, 0))
+	defer w.mu.Unlock()
+	if w.shut || id == 0 || w.armed != id {
+		return false
 	}
-	w.mu.Unlock()
+	w.f.SetReadDeadline(time.Unix(1, 0))
+	return true
 }
 
 // Interrupt makes the current Wait, or the next one if none is in progress,

@@ -238,7 +238,9 @@ func testWaiter(t *testing.T, k kind) {
 		w.mu.Unlock()
 		ready, res = waitAsync(w, testContext(t))
 		<-ready
-		w.expire(stale)
+		if w.expire(stale) {
+			t.Fatal("a stale registration's callback ended the Wait")
+		}
 		mustSignal(t, n)
 		if err := <-res; err != nil {
 			t.Fatalf("Wait after a stale expiry: %v, want nil", err)
