@@ -152,3 +152,65 @@ func TestSleepingRoundTripNoAllocs(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkSleepingRoundTrip: one element there and back through two
+// rings that never spin (WithSpin(0)), so that a side that finds nothing
+// sleeps on its fd at once (most rounds sleep on both sides; the counts
+// are reported). Its allocs/op is what a stream of sleeping waits costs.
+func BenchmarkSleepingRoundTrip(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+	}{
+		{"WithCancel", func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) }},
+		{"Background", func() (context.Context, context.CancelFunc) { return context.Background(), func() {} }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			ctx, cancel := c.ctx()
+			defer cancel()
+			abTx, abRx, err := fdring.New[uint64](4, fdring.WithSpin(0))
+			if err != nil {
+				b.Fatal(err)
+			}
+			baTx, baRx, err := fdring.New[uint64](4, fdring.WithSpin(0))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() { abRx.Close(); baTx.Close(); baRx.Close() }()
+			echoErr := make(chan error, 1)
+			go func() {
+				for {
+					v, err := abRx.Get(ctx)
+					if err != nil {
+						if errors.Is(err, io.EOF) {
+							err = nil
+						}
+						echoErr <- err
+						return
+					}
+					if err := baTx.Put(ctx, v); err != nil {
+						echoErr <- err
+						return
+					}
+				}
+			}()
+			b.ReportAllocs()
+			var i uint64
+			for b.Loop() {
+				if err := abTx.Put(ctx, i); err != nil {
+					b.Fatal(err)
+				}
+				if v, err := baRx.Get(ctx); err != nil || v != i {
+					b.Fatalf("Get = %d, %v; want %d", v, err, i)
+				}
+				i++
+			}
+			b.ReportMetric(float64(baRx.Stats().Waits)/float64(i), "pinger-sleeps/op")
+			b.ReportMetric(float64(abRx.Stats().Waits)/float64(i), "echo-sleeps/op")
+			abTx.Close()
+			if err := <-echoErr; err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
