@@ -216,3 +216,76 @@ func BenchmarkSleepingRoundTrip(b *testing.B) {
 		})
 	}
 }
+
+// TestSleepingGetContexts: a Receiver whose Gets sleep under one context
+// and then another. The first context's cancel must not end a Get on the
+// second; the second's cancel ends a Get that sleeps under it; Close ends
+// one that sleeps under a context that outlives the ring.
+func TestSleepingGetContexts(t *testing.T) {
+	tx, rx := newChan[uint64](t, 4, fdring.WithSpin(0))
+	type got struct {
+		v   uint64
+		err error
+	}
+	sleepingGet := func(ctx context.Context) <-chan got {
+		t.Helper()
+		base := rx.Stats().Waits
+		ch := make(chan got, 1)
+		go func() {
+			v, err := rx.Get(ctx)
+			ch <- got{v, err}
+		}()
+		if err := awaitSleep(func() uint64 { return rx.Stats().Waits }, base); err != nil {
+			t.Fatal(err)
+		}
+		return ch
+	}
+	result := func(ch <-chan got) got {
+		t.Helper()
+		select {
+		case g := <-ch:
+			return g
+		case <-time.After(sleepBound):
+			t.Fatal("Get did not return")
+			return got{}
+		}
+	}
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	defer cancel1()
+	for i := range uint64(3) { // the waiter registers on ctx1 and keeps it
+		ch := sleepingGet(ctx1)
+		if err := tx.Put(ctx1, i); err != nil {
+			t.Fatal(err)
+		}
+		if g := result(ch); g.err != nil || g.v != i {
+			t.Fatalf("Get(ctx1) = %d, %v; want %d", g.v, g.err, i)
+		}
+	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	ch := sleepingGet(ctx2)
+	cancel1()
+	if err := tx.Put(ctx2, 7); err != nil {
+		t.Fatal(err)
+	}
+	if g := result(ch); g.err != nil || g.v != 7 {
+		t.Fatalf("Get(ctx2) after ctx1's cancel = %d, %v; want 7, nil", g.v, g.err)
+	}
+	ch = sleepingGet(ctx2)
+	cancel2()
+	if g := result(ch); !errors.Is(g.err, context.Canceled) {
+		t.Fatalf("Get(ctx2) when ctx2 was cancelled: %v, want context.Canceled", g.err)
+	}
+	ctx3, cancel3 := context.WithCancel(context.Background())
+	ch = sleepingGet(ctx3)
+	if err := rx.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if g := result(ch); !errors.Is(g.err, fdring.ErrClosed) {
+		t.Fatalf("Get during Close: %v, want ErrClosed", g.err)
+	}
+	cancel3() // after the ring let its waiter go: nothing happens
+	if _, err := rx.Get(context.Background()); !errors.Is(err, fdring.ErrClosed) {
+		t.Fatalf("Get after Close: %v, want ErrClosed", err)
+	}
+}
