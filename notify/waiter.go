@@ -38,6 +38,10 @@ import (
 // the mark: none is lost, and none ends a Wait on another context. Close
 // stops the registration under mu, so a context that outlives the Waiter
 // neither keeps it reachable nor acts on it later.
+//
+// Lock order: mu, then the context's own locks (context.AfterFunc and the
+// stop it returns are called under mu); the callback runs in a goroutine
+// of its own and takes mu holding nothing.
 type Waiter struct {
 	f    *os.File
 	rc   syscall.RawConn
