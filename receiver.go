@@ -85,7 +85,7 @@ func (r *Receiver[T]) recvWait(ctx context.Context, read func(data []T) int, n i
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		if err := r.wait(ctx, r.Ready, r.Arm, r.rx.Disarm); err != nil {
+		if err := r.wait(ctx); err != nil {
 			return 0, err
 		}
 		n, res = r.rx.Pull(read)
@@ -117,7 +117,7 @@ func (r *Receiver[T]) get(ctx context.Context, tried T) (T, error) {
 			var zero T
 			return zero, err
 		}
-		if err := r.wait(ctx, r.Ready, r.Arm, r.rx.Disarm); err != nil {
+		if err := r.wait(ctx); err != nil {
 			var zero T
 			return zero, err
 		}

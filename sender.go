@@ -84,7 +84,7 @@ func (s *Sender[T]) sendWait(ctx context.Context, fill func(free []T) int, n int
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		if err := s.wait(ctx, s.Ready, s.Arm, s.tx.Disarm); err != nil {
+		if err := s.wait(ctx); err != nil {
 			return 0, err
 		}
 		n, res = s.tx.Push(fill)
@@ -116,7 +116,7 @@ func (s *Sender[T]) put(ctx context.Context, v T) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := s.wait(ctx, s.Ready, s.Arm, s.tx.Disarm); err != nil {
+		if err := s.wait(ctx); err != nil {
 			return err
 		}
 	}

@@ -99,7 +99,7 @@ func (s *side) Wait(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := s.wait(ctx, s.Ready, s.Arm, s.rs.Disarm); err != nil {
+		if err := s.wait(ctx); err != nil {
 			return err
 		}
 	}
@@ -198,24 +198,28 @@ func (s *side) wakePeer() error {
 	return s.signal()
 }
 
-// wait returns once ready reports true, after a wakeup, or with ctx's error
-// or ErrClosed. It spins first, then declares with arm (which re-checks)
-// and sleeps on the own fd; disarm withdraws a declaration it abandons.
-// The caller re-checks its condition after a nil return.
-func (s *side) wait(ctx context.Context, ready, arm func() bool, disarm func()) error {
+// wait returns once the side is Ready, after a wakeup, or with ctx's error
+// or ErrClosed. It spins first, then declares with Arm (which re-checks)
+// and sleeps on the own fd; the ring's Disarm withdraws a declaration it
+// abandons. The caller re-checks its condition after a nil return.
+//
+// It takes no funcs: a sleep allocates nothing (the Waiter reuses its
+// context registration, see notify.Waiter), and the same holds for the
+// spin, whose method value does not escape.
+func (s *side) wait(ctx context.Context) error {
 	if !s.state.enter() {
 		return ErrClosed
 	}
 	defer s.exit()
-	if spinUntil(s.spinTime(), ready) {
+	if spinUntil(s.spinTime(), s.Ready) {
 		return nil
 	}
-	if arm() {
+	if s.Arm() {
 		return nil
 	}
 	w, err := s.getWaiter()
 	if err != nil {
-		disarm()
+		s.rs.Disarm()
 		return err
 	}
 	s.waits.Add(1)
@@ -223,7 +227,7 @@ func (s *side) wait(ctx context.Context, ready, arm func() bool, disarm func()) 
 	if err == nil {
 		return nil
 	}
-	disarm()
+	s.rs.Disarm()
 	switch {
 	case s.state.closed():
 		return ErrClosed

@@ -19,6 +19,29 @@ import (
 //
 // One goroutine at a time may Wait; Interrupt and Close are safe from any
 // goroutine.
+//
+// Contexts and allocation. A context ends a Wait through the read
+// deadline: a callback registered with context.AfterFunc moves it into the
+// past. A Wait that sleeps allocates nothing in steady state: the Waiter
+// keeps one registration and reuses it for as long as Waits come with the
+// same context (a stream with one context for its life), and replaces it
+// when another cancellable context comes; a Wait whose context can never
+// end (context.Background) uses none and leaves it in place. The read
+// callback that rc.Read calls is built once, in NewWaiter, and leaves its
+// results in the Waiter.
+//
+// The invariant, all under mu: the registration's callback acts (moves the
+// deadline into the past) only when the Waiter is not closed and a Wait is
+// in progress that uses this very registration (armed == its id). A Wait
+// marks itself armed, then checks ctx.Err() again under mu, so a cancel
+// that lands before the mark is seen by that check, and one after it finds
+// the mark: none is lost, and none ends a Wait on another context. Close
+// stops the registration under mu, so a context that outlives the Waiter
+// neither keeps it reachable nor acts on it later.
+//
+// Lock order: mu, then the context's own locks (context.AfterFunc and the
+// stop it returns are called under mu); the callback runs in a goroutine
+// of its own and takes mu holding nothing.
 type Waiter struct {
 	f    *os.File
 	rc   syscall.RawConn
@@ -30,8 +53,20 @@ type Waiter struct {
 	// "use of closed file" (not os.ErrClosed) is reported as ErrClosed.
 	closed atomic.Bool
 
-	mu  sync.Mutex // guards the deadline against a late context callback
-	gen uint64     // incremented by every Wait; stale callbacks see a newer gen
+	// read is w.drain, made once: the callback of every rc.Read. Its
+	// result is left in rerr (the Wait's goroutine only).
+	read func(fd uintptr) bool
+	rerr error
+	// blocked counts the reads that found nothing and let the goroutine
+	// park (for tests: proof that a Wait slept).
+	blocked atomic.Uint64
+
+	mu      sync.Mutex      // guards the fields below and every deadline move
+	shut    bool            // Close was called (closed, but under mu)
+	regDone <-chan struct{} // the Done channel the registration watches (nil: none)
+	regStop func() bool     // stops the registration
+	regID   uint64          // the current registration's id; ids start at 1
+	armed   uint64          // the registration the Wait in progress uses (0: none, or no Wait)
 }
 
 // NewWaiter returns a Waiter for fd. fd stays the caller's; the Waiter owns
@@ -51,7 +86,9 @@ func NewWaiter(fd int) (*Waiter, error) {
 		f.Close()
 		return nil, fmt.Errorf("notify: waiter: %w", err)
 	}
-	return &Waiter{f: f, rc: rc, fd: dup, kind: kindOf(dup)}, nil
+	w := &Waiter{f: f, rc: rc, fd: dup, kind: kindOf(dup)}
+	w.read = w.drain
+	return w, nil
 }
 
 // Wait blocks until the fd is signalled and consumes the signal. It returns
@@ -59,6 +96,10 @@ func NewWaiter(fd int) (*Waiter, error) {
 // Interrupt (which it consumes), ErrClosed after Close, and an error
 // wrapping ErrHangup when the fd reports end of file (the peer is gone). A wait may end
 // spuriously with nil; callers re-check their condition.
+//
+// The Waiter keeps a registration on the last cancellable ctx it was given
+// (see Waiter) until another one comes or Close: Close a Waiter that is no
+// longer used.
 func (w *Waiter) Wait(ctx context.Context) error {
 	if w.intr.Swap(false) {
 		return ErrInterrupted
@@ -66,46 +107,32 @@ func (w *Waiter) Wait(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	w.mu.Lock()
-	w.gen++
-	gen := w.gen
 	deadline, _ := ctx.Deadline()
-	err := w.f.SetReadDeadline(deadline)
-	w.mu.Unlock()
-	if err != nil {
-		return w.fileErr(err)
+	if err := w.arm(ctx, deadline); err != nil {
+		return err
 	}
-	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() { w.expire(gen) })
-		defer stop()
-	}
+	defer w.disarm()
 	for {
-		var rerr error
-		err := w.rc.Read(func(fd uintptr) bool {
-			var got bool
-			got, rerr = drainCount(int(fd), w.kind)
-			return got || rerr != nil || w.intr.Load()
-		})
+		err := w.rc.Read(w.read)
 		switch {
 		case w.intr.Swap(false):
 			return ErrInterrupted
-		case err == nil && rerr != nil:
-			return fmt.Errorf("notify: wait: read: %w", rerr)
+		case err == nil && w.rerr != nil:
+			return fmt.Errorf("notify: wait: read: %w", w.rerr)
 		case err == nil:
 			return nil
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			if cerr := ctx.Err(); cerr != nil {
-				return cerr
-			}
 			if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+				if cerr := ctx.Err(); cerr != nil {
+					return cerr
+				}
 				return context.DeadlineExceeded
 			}
-			// A stale expiry from an earlier Wait's context: re-arm.
-			w.mu.Lock()
-			err = w.f.SetReadDeadline(deadline)
-			w.mu.Unlock()
-			if err != nil {
-				return w.fileErr(err)
+			// The context's end, or a stale expiry (an Interrupt that an
+			// earlier Wait consumed): rearm returns ctx's error or
+			// re-arms the deadline.
+			if err := w.rearm(ctx, deadline); err != nil {
+				return err
 			}
 		default:
 			return w.fileErr(err)
@@ -113,15 +140,100 @@ func (w *Waiter) Wait(ctx context.Context) error {
 	}
 }
 
-// expire ends the Wait of generation gen, if it is still the current one,
-// by moving the read deadline into the past (the context's end reaches the
-// runtime poller this way).
-func (w *Waiter) expire(gen uint64) {
-	w.mu.Lock()
-	if w.gen == gen {
-		w.f.SetReadDeadline(time.Unix(1, 0))
+// drain is the callback of rc.Read (w.read): it consumes the signals on
+// fd and reports whether the read is done (something came, an error, or
+// an Interrupt); false lets the goroutine park until fd is readable.
+func (w *Waiter) drain(fd uintptr) bool {
+	got, err := drainCount(int(fd), w.kind)
+	w.rerr = err
+	if got || err != nil || w.intr.Load() {
+		return true
 	}
+	w.blocked.Add(1)
+	return false
+}
+
+// arm prepares a Wait on ctx: it sets the read deadline to ctx's, makes
+// sure the registration watches ctx (when ctx can end), marks the Wait in
+// progress, and checks ctx once more under mu (see Waiter).
+func (w *Waiter) arm(ctx context.Context, deadline time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.shut {
+		return ErrClosed
+	}
+	if err := w.f.SetReadDeadline(deadline); err != nil {
+		return w.fileErr(err)
+	}
+	if done := ctx.Done(); done != nil {
+		if done != w.regDone {
+			w.register(ctx, done)
+		}
+		w.armed = w.regID
+	}
+	if err := ctx.Err(); err != nil {
+		w.armed = 0
+		return err
+	}
+	return nil
+}
+
+// register replaces the registration with one on ctx, whose Done channel
+// is done. Contexts are told apart by their Done channels: two with the
+// same one end together (a context and its WithValue child), and channels
+// always compare, where some context values do not. Caller holds mu.
+func (w *Waiter) register(ctx context.Context, done <-chan struct{}) {
+	if w.regStop != nil {
+		w.regStop()
+	}
+	w.regID++
+	id := w.regID
+	w.regDone = done
+	// AfterFunc runs the callback in its own goroutine (also at once, when
+	// ctx is done already), never under mu.
+	w.regStop = context.AfterFunc(ctx, func() { w.expire(id) })
+}
+
+// rearm is arm for a Wait whose read ended at a deadline that was not
+// ctx's: ctx's error if it ended, else the deadline is set to ctx's again.
+// Under mu, so a callback that comes after the check finds the deadline
+// set and moves it again.
+func (w *Waiter) rearm(ctx context.Context, deadline time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if w.shut {
+		return ErrClosed
+	}
+	if err := w.f.SetReadDeadline(deadline); err != nil {
+		return w.fileErr(err)
+	}
+	return nil
+}
+
+// disarm ends the Wait in progress: the registration's callback no longer
+// acts on the Waiter.
+func (w *Waiter) disarm() {
+	w.mu.Lock()
+	w.armed = 0
 	w.mu.Unlock()
+}
+
+// expire is the callback of registration id: it ends the Wait in progress
+// that uses it, by moving the read deadline into the past (a context's end
+// reaches the runtime poller this way), and reports whether it did. A
+// registration that was replaced, a Waiter that is between Waits or
+// closed: nothing to do.
+func (w *Waiter) expire(id uint64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.shut || id == 0 || w.armed != id {
+		return false
+	}
+	w.f.SetReadDeadline(time.Unix(1, 0))
+	return true
 }
 
 // Interrupt makes the current Wait, or the next one if none is in progress,
@@ -137,6 +249,13 @@ func (w *Waiter) Interrupt() {
 // Idempotent.
 func (w *Waiter) Close() error {
 	w.closed.Store(true)
+	w.mu.Lock()
+	w.shut = true
+	if w.regStop != nil {
+		w.regStop()
+		w.regStop, w.regDone = nil, nil
+	}
+	w.mu.Unlock()
 	if err := w.f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 		return fmt.Errorf("notify: waiter: close: %w", err)
 	}

@@ -231,12 +231,16 @@ func testWaiter(t *testing.T, k kind) {
 		if err := <-res; err != nil {
 			t.Fatalf("Wait(ctx2) after cancelling ctx1: %v, want nil", err)
 		}
-		// Deterministically, an expiry of the earlier generation delivered
-		// before or during the next Wait must not end it.
-		stale := w.gen
+		// Deterministically, an expiry of an earlier registration
+		// delivered before or during the next Wait must not end it.
+		w.mu.Lock()
+		stale := w.regID
+		w.mu.Unlock()
 		ready, res = waitAsync(w, testContext(t))
 		<-ready
-		w.expire(stale)
+		if w.expire(stale) {
+			t.Fatal("a stale registration's callback ended the Wait")
+		}
 		mustSignal(t, n)
 		if err := <-res; err != nil {
 			t.Fatalf("Wait after a stale expiry: %v, want nil", err)
