@@ -107,7 +107,14 @@ func (w *Waiter) Wait(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	deadline, _ := ctx.Deadline()
+	// The deadline is read once: the one armed is the one an expiry is
+	// judged by. A context whose Deadline moves between calls, or reports
+	// a time with ok false, would otherwise have each expiry of the armed
+	// deadline taken for a stale one and re-armed at once: a busy loop.
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Time{}
+	}
 	if err := w.arm(ctx, deadline); err != nil {
 		return err
 	}
@@ -122,7 +129,7 @@ func (w *Waiter) Wait(ctx context.Context) error {
 		case err == nil:
 			return nil
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+			if ok && !time.Now().Before(deadline) {
 				if cerr := ctx.Err(); cerr != nil {
 					return cerr
 				}
