@@ -257,7 +257,7 @@ func TestAttack5DerivedContexts(t *testing.T) {
 		if err := w.Wait(parent); err != nil {
 			t.Fatal(err)
 		}
-		child := context.WithValue(parent, struct{}{}, 1)
+		child := context.WithValue(parent, attackKey{}, 1)
 		base := w.blocked.Load()
 		_, res := waitAsync(w, child) // reuses the parent's registration
 		mustBlock(t, w, base)
@@ -466,3 +466,6 @@ func TestAttack5CloseRaces(t *testing.T) {
 		}
 	}
 }
+
+// attackKey is a context value key.
+type attackKey struct{}
