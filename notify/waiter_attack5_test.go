@@ -469,3 +469,48 @@ func TestAttack5CloseRaces(t *testing.T) {
 
 // attackKey is a context value key.
 type attackKey struct{}
+
+// TestAttack5AlternatingContextsBounded: Waits that alternate between two
+// contexts on every call replace the registration each time: at most one
+// is live at any moment, over both contexts, and each context's cancel
+// ends only a Wait on it.
+func TestAttack5AlternatingContextsBounded(t *testing.T) {
+	n := mustMake(t, eventKind(t))
+	w := mustWaiter(t, n)
+	m1, m2 := newManualCtx(), newManualCtx()
+	const waits = 200
+	for i := range waits {
+		ctx := m1
+		if i%2 == 1 {
+			ctx = m2
+		}
+		mustSignal(t, n)
+		if err := w.Wait(ctx); err != nil {
+			t.Fatalf("Wait %d: %v", i, err)
+		}
+		l1, _ := m1.live()
+		l2, _ := m2.live()
+		if l1+l2 != 1 {
+			t.Fatalf("after Wait %d: %d live registrations on m1, %d on m2; want one in all", i, l1, l2)
+		}
+	}
+	// The last Wait was on m2: a sleeping Wait on m1 re-registers; m2's
+	// cancel leaves it asleep, m1's ends it.
+	base := w.blocked.Load()
+	_, res := waitAsync(w, m1)
+	mustBlock(t, w, base)
+	m2.cancel()
+	select {
+	case err := <-res:
+		t.Fatalf("m2's cancel ended a Wait on m1: %v", err)
+	default:
+	}
+	m1.cancel()
+	if err := result(t, res); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait on m1 when m1 ended: %v", err)
+	}
+	w.Close()
+	if l, _ := m1.live(); l != 0 {
+		t.Fatalf("%d registrations live on m1 after Close", l)
+	}
+}
