@@ -107,7 +107,14 @@ func (w *Waiter) Wait(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	deadline, _ := ctx.Deadline()
+	// The deadline is read once: the one armed is the one an expiry is
+	// judged by. A context whose Deadline moves between calls, or reports
+	// a time with ok false, would otherwise have each expiry of the armed
+	// deadline taken for a stale one and re-armed at once: a busy loop.
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Time{}
+	}
 	if err := w.arm(ctx, deadline); err != nil {
 		return err
 	}
@@ -122,7 +129,7 @@ func (w *Waiter) Wait(ctx context.Context) error {
 		case err == nil:
 			return nil
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+			if ok && !time.Now().Before(deadline) {
 				if cerr := ctx.Err(); cerr != nil {
 					return cerr
 				}
@@ -191,7 +198,52 @@ func (w *Waiter) register(ctx context.Context, done <-chan struct{}) {
 	w.regDone = done
 	// AfterFunc runs the callback in its own goroutine (also at once, when
 	// ctx is done already), never under mu.
-	w.regStop = context.AfterFunc(ctx, func() { w.expire(id) })
+	w.regStop = context.AfterFunc(watched(ctx), func() { w.expire(id) })
+}
+
+// regCtx is ctx as the registration watches it: the same Done, Value and
+// Deadline (so context.AfterFunc still hooks straight into a context of
+// package context, without a goroutine), with an Err that is never nil
+// once asked. context.AfterFunc cancels its own child with the watched
+// context's Err when Done closes, and panics when that is nil, in a
+// goroutine of its own for most context types: a context that breaks its
+// contract (Done closed, Err nil) would crash the process through a
+// Waiter. Its callback then runs, finds ctx.Err() nil in the Wait, and
+// the Wait sleeps on.
+type regCtx struct{ context.Context }
+
+// Err is ctx's error, or context.Canceled when ctx reports none (only
+// asked once Done is closed).
+func (c regCtx) Err() error {
+	if err := c.Context.Err(); err != nil {
+		return err
+	}
+	return context.Canceled
+}
+
+// afterFuncer is a context with its own AfterFunc, which context.AfterFunc
+// uses (see package context).
+type afterFuncer interface {
+	AfterFunc(func()) func() bool
+}
+
+// regAfterFuncCtx is regCtx for a context that has its own AfterFunc: it
+// keeps that method visible to context.AfterFunc.
+type regAfterFuncCtx struct {
+	regCtx
+	af afterFuncer
+}
+
+// AfterFunc is the watched context's own.
+func (c regAfterFuncCtx) AfterFunc(f func()) func() bool { return c.af.AfterFunc(f) }
+
+// watched wraps ctx for context.AfterFunc (see regCtx). It allocates, once
+// per registration.
+func watched(ctx context.Context) context.Context {
+	if af, ok := ctx.(afterFuncer); ok {
+		return regAfterFuncCtx{regCtx{ctx}, af}
+	}
+	return regCtx{ctx}
 }
 
 // rearm is arm for a Wait whose read ended at a deadline that was not
