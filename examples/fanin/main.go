@@ -189,12 +189,14 @@ func run(producers int, items uint64, procs bool, spin time.Duration, capacity i
 	if ioBefore.ok && ioAfter.ok {
 		sys := (ioAfter.syscr - ioBefore.syscr) + (ioAfter.syscw - ioBefore.syscw)
 		scope := "this process (consumer and producer goroutines)"
+		missed := "membarrier, the Go runtime's own"
 		if procs {
 			scope = "the consumer process"
+			missed = "sendto/recvmmsg wakeups between processes, " + missed
 		}
 		fmt.Printf("syscalls/msg %.5f  (read+write syscalls of %s, from /proc/self/io, plus the loop's polls: %.5f;\n"+
-			"             not counted: sendto/recvmmsg wakeups between processes, membarrier, the Go runtime's own)\n",
-			float64(sys)/float64(total), scope, float64(sys+polls)/float64(total))
+			"             not counted: %s)\n",
+			float64(sys)/float64(total), scope, float64(sys+polls)/float64(total), missed)
 	}
 	return nil
 }
