@@ -86,34 +86,10 @@ func (g *gatedCtx) cancel() {
 	}()
 }
 
-// TestWaiterStopWaitsForCallback: a Wait on another context replaces the
-// registration on a cancelled one whose stop waits for its running
-// callback, and that callback needs the Waiter's lock: stop must not be
-// called with the lock held.
-func TestWaiterStopWaitsForCallback(t *testing.T) {
-	n := mustMake(t, eventKind(t))
-	w := mustWaiter(t, n)
-	a := newGatedCtx()
-	_, res := waitAsync(w, a)
-	mustSignal(t, n)
-	if err := result(t, res); err != nil {
-		t.Fatalf("first Wait: %v", err)
-	}
-	a.cancel()
-	within(t, a.started, "the callback's start") // it is about to run
-	b, cancelB := context.WithCancel(context.Background())
-	defer cancelB()
-	_, res = waitAsync(w, b) // replaces the registration: stops a's
-	within(t, a.stopping, "the registration's stop")
-	close(a.proceed) // the callback runs now, and takes the Waiter's lock
-	mustSignal(t, n)
-	if err := result(t, res); err != nil {
-		t.Fatalf("Wait on a new context after stopping a registration whose stop waits: %v", err)
-	}
-}
-
-// TestWaiterCloseStopWaitsForCallback: the same stop, called by Close.
-func TestWaiterCloseStopWaitsForCallback(t *testing.T) {
+// cancelledRegistration returns a Waiter (and its notifier) that holds a
+// registration on a gatedCtx, cancelled, whose callback has started and
+// waits for proceed.
+func cancelledRegistration(t *testing.T) (Notifier, *Waiter, *gatedCtx) {
 	n := mustMake(t, eventKind(t))
 	w := mustWaiter(t, n)
 	a := newGatedCtx()
@@ -124,6 +100,29 @@ func TestWaiterCloseStopWaitsForCallback(t *testing.T) {
 	}
 	a.cancel()
 	within(t, a.started, "the callback's start")
+	return n, w, a
+}
+
+// TestWaiterStopWaitsForCallback: a Wait on another context replaces the
+// registration on a cancelled context whose stop waits for its running
+// callback; the Waiter calls that stop with its lock held, and the Wait
+// must still go on (see the top of this file for why it does).
+func TestWaiterStopWaitsForCallback(t *testing.T) {
+	n, w, a := cancelledRegistration(t)
+	b, cancelB := context.WithCancel(context.Background())
+	defer cancelB()
+	_, res := waitAsync(w, b) // replaces the registration: stops a's
+	within(t, a.stopping, "the registration's stop")
+	close(a.proceed) // the callback runs now
+	mustSignal(t, n)
+	if err := result(t, res); err != nil {
+		t.Fatalf("Wait on a new context after stopping a registration whose stop waits: %v", err)
+	}
+}
+
+// TestWaiterCloseStopWaitsForCallback: the same stop, called by Close.
+func TestWaiterCloseStopWaitsForCallback(t *testing.T) {
+	_, w, a := cancelledRegistration(t)
 	closed := make(chan error, 1)
 	go func() { closed <- w.Close() }()
 	within(t, a.stopping, "the registration's stop")
