@@ -49,8 +49,10 @@ type Waiter struct {
 	intr atomic.Bool
 	// kind says how to read the fd; see drainCount.
 	kind fdKind
-	// closed is set by Close before it closes f, so that the poller's
-	// "use of closed file" (not os.ErrClosed) is reported as ErrClosed.
+	// closed is set by Close before it takes mu and closes f: the
+	// poller's "use of closed file" (not os.ErrClosed) is reported as
+	// ErrClosed, and arm, rearm and expire, under mu, see a Close that
+	// has begun (Close then stops the registration under mu).
 	closed atomic.Bool
 
 	// read is w.drain, made once: the callback of every rc.Read. Its
@@ -62,7 +64,6 @@ type Waiter struct {
 	blocked atomic.Uint64
 
 	mu      sync.Mutex      // guards the fields below and every deadline move
-	shut    bool            // Close was called (closed, but under mu)
 	regDone <-chan struct{} // the Done channel the registration watches (nil: none)
 	regStop func() bool     // stops the registration
 	regID   uint64          // the current registration's id; ids start at 1
@@ -166,7 +167,7 @@ func (w *Waiter) drain(fd uintptr) bool {
 func (w *Waiter) arm(ctx context.Context, deadline time.Time) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.shut {
+	if w.closed.Load() {
 		return ErrClosed
 	}
 	if err := w.f.SetReadDeadline(deadline); err != nil {
@@ -256,7 +257,7 @@ func (w *Waiter) rearm(ctx context.Context, deadline time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if w.shut {
+	if w.closed.Load() {
 		return ErrClosed
 	}
 	if err := w.f.SetReadDeadline(deadline); err != nil {
@@ -281,7 +282,7 @@ func (w *Waiter) disarm() {
 func (w *Waiter) expire(id uint64) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.shut || id == 0 || w.armed != id {
+	if w.closed.Load() || id == 0 || w.armed != id {
 		return false
 	}
 	w.f.SetReadDeadline(time.Unix(1, 0))
@@ -302,7 +303,6 @@ func (w *Waiter) Interrupt() {
 func (w *Waiter) Close() error {
 	w.closed.Store(true)
 	w.mu.Lock()
-	w.shut = true
 	if w.regStop != nil {
 		w.regStop()
 		w.regStop, w.regDone = nil, nil
