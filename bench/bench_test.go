@@ -75,6 +75,9 @@ func smoke(t *testing.T, mk func(config) suite) []measurement {
 func units(ms []measurement) map[string][]string {
 	u := map[string][]string{}
 	for _, m := range ms {
+		if m.Suite == "probe" {
+			continue // the case's placement probe (see TestCasePlacement)
+		}
 		k := m.Case + " " + m.Impl
 		u[k] = append(u[k], m.Unit)
 	}
@@ -84,6 +87,9 @@ func units(ms []measurement) map[string][]string {
 func TestRing(t *testing.T) {
 	ms := smoke(t, ringSuite)
 	for _, r := range ratios(ms) {
+		if r.m.Suite == "probe" {
+			continue
+		}
 		if r.m.Case == "bytes/4KiB" || r.m.Impl == "bare" {
 			if !math.IsNaN(r.ceil) {
 				t.Errorf("%s %s: ratio against a ceiling it does not have", r.m.Case, r.m.Impl)
@@ -174,6 +180,51 @@ func TestLatencyFigures(t *testing.T) {
 		if !maps.Equal(got, want) {
 			t.Errorf("quick=%v: got %v, want %v", quick, got, want)
 		}
+	}
+}
+
+// TestCasePlacement: before its rows, every case gets a probe row (suite
+// probe, case "<suite> <case>") with one value per measured round, and no
+// ratio; it goes to the JSON lines and the table like the others.
+func TestCasePlacement(t *testing.T) {
+	cfg := config{quick: true, rounds: 3, dur: time.Millisecond, child: time.Minute}
+	s := fakeSuite([]int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, false)
+	s.cases = append(s.cases, s.cases[0])
+	s.cases[1].name = "4KiB"
+	ms := runSuite(context.Background(), cfg, s, discardProgress())
+	var order []string
+	for _, m := range ms {
+		if m.Suite != "probe" {
+			order = append(order, m.Case)
+			continue
+		}
+		order = append(order, "probe "+m.Case)
+		if m.Impl != "probe" || m.Unit != "ns" || m.kind != latency || len(m.values) != cfg.rounds {
+			t.Errorf("probe row %+v: want impl probe, unit ns, %d values", m, cfg.rounds)
+		}
+		for _, v := range m.values {
+			if !(v > 0) {
+				t.Errorf("%s: probe value %v", m.Case, v)
+			}
+		}
+		if m.Value != round(median(m.values)) {
+			t.Errorf("%s: value %v, want the median of %v", m.Case, m.Value, m.values)
+		}
+	}
+	// fakeSuite's latency case reports p50 and p99 for each of its two impls.
+	want := []string{"probe fake 8B", "8B", "8B", "8B", "8B", "probe fake 4KiB", "4KiB", "4KiB", "4KiB", "4KiB"}
+	if !slices.Equal(order, want) {
+		t.Errorf("rows %v, want %v", order, want)
+	}
+	for _, r := range ratios(ms) {
+		if r.m.Suite == "probe" && (!math.IsNaN(r.ratio) || !math.IsNaN(r.ceil)) {
+			t.Errorf("probe row %s has a ratio %v / %v", r.m.Case, r.ratio, r.ceil)
+		}
+	}
+	var table bytes.Buffer
+	writeTable(&table, ms, nil)
+	if !strings.Contains(table.String(), "fake 4KiB") {
+		t.Errorf("table lacks the case probe:\n%s", table.String())
 	}
 }
 

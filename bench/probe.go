@@ -6,7 +6,8 @@ package main
 // sometimes far (~950 ns), as the hypervisor places them, and that changes
 // from one minute to the next; every cross-CPU figure moves with it (a
 // spinning ping-pong between processes: 260 ns near, 1.15 us far), so each
-// run reports the probe at its start and its end.
+// run reports the probe at its start and its end, and each case the probe
+// made before each of its measured rounds (casePlacement).
 //
 // With -pin the two threads run on the CPUs the pingpong suite uses. The
 // figure is the median over 7 runs of each run's median batch: round trips
@@ -104,4 +105,18 @@ func probe(pin bool) measurement {
 	}
 	return measurement{Suite: "probe", Case: "cacheline-rtt", Impl: "probe",
 		Value: round(median(vals)), Unit: "ns", kind: latency, values: vals}
+}
+
+// caseProbeIters is the size of the probe made before every measured round
+// of every case: a few milliseconds, next to runs of 150 ms to 1 s.
+const caseProbeIters = 4096
+
+// casePlacement is the probe made before each measured round of a case, as
+// a measurement of suite "probe" (so no ratio is computed for it) whose
+// case names the suite and case it belongs to, e.g. "ring u64/batch64":
+// the median, and every round's value for the spread, so that a reader
+// can tell whether the case ran near, far or moved in between.
+func casePlacement(suite, cas string, where []float64) measurement {
+	return measurement{Suite: "probe", Case: suite + " " + cas, Impl: "probe",
+		Value: round(median(where)), Unit: "ns", kind: latency, values: where}
 }

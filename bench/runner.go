@@ -145,8 +145,14 @@ func runSuite(ctx context.Context, cfg config, s suite, pr *progress) []measurem
 	warm, meas := s.runs(cfg)
 	pr.beginSuite(s.name, warm, meas, cfg.dur)
 	defer pr.endSuite()
+	cpus, pin := choosePins()
+	pin = pin && cfg.pin
 	for ci := range s.cases {
 		c := &s.cases[ci]
+		// The placement probe before every measured round: the vCPUs move
+		// between near and far within seconds, so each case says where its
+		// rounds ran (see casePlacement).
+		var where []float64
 		n := make([]int64, len(c.impls))
 		for i := range n {
 			n[i] = c.n0
@@ -155,6 +161,9 @@ func runSuite(ctx context.Context, cfg config, s suite, pr *progress) []measurem
 		extras := make([]map[string][]float64, len(c.impls))
 		failed := make([]bool, len(c.impls))
 		for round := -1; round < cfg.rounds; round++ {
+			if round >= 0 {
+				where = append(where, probeOnce(caseProbeIters, pin, cpus))
+			}
 			for i, im := range c.impls {
 				if failed[i] {
 					continue
@@ -198,6 +207,9 @@ func runSuite(ctx context.Context, cfg config, s suite, pr *progress) []measurem
 					extras[i][u] = append(extras[i][u], v)
 				}
 			}
+		}
+		if len(where) > 0 {
+			out = append(out, casePlacement(s.name, c.name, where))
 		}
 		for i, im := range c.impls {
 			if failed[i] || len(vals[i]) == 0 {
