@@ -3,6 +3,7 @@ package fdring
 import (
 	"context"
 	"fmt"
+	"unsafe"
 
 	"github.com/fdring/fdring/ring"
 )
@@ -15,13 +16,16 @@ import (
 // private view of the ring): call Put, TryPut, Send and the rest from its
 // handler or a Post function then, never from another goroutine.
 type Sender[T any] struct {
-	tx *ring.Sender[T]
-	ch *channel[T]
+	tx  *ring.Sender[T]
+	ch  *channel[T]
+	low int // see lowWater
+	// gatherHook, set by tests only, runs as gather starts to spin.
+	gatherHook func()
 	side
 }
 
 func newSender[T any](c *channel[T]) *Sender[T] {
-	s := &Sender[T]{tx: c.ring.Sender(), ch: c}
+	s := &Sender[T]{tx: c.ring.Sender(), ch: c, low: lowWater(c.ring.Cap(), unsafe.Sizeof(*new(T)))}
 	s.side = side{rs: s.tx, counters: s.counters, errf: s.err, capacity: c.ring.Cap(),
 		wakeOwn: func() { c.wakeOwn(c.space) }, own: c.space, peer: c.data, spin: c.spin,
 		gone: &c.gone, markGone: c.markGone, retireMem: c.retire, unref: c.unref, op: "send"}
@@ -61,15 +65,69 @@ func (s *Sender[T]) settle(n int, res ring.Result) (int, error) {
 // the receiver closes (ErrClosed) or this side is closed (ErrClosed). It
 // returns once fill was called and wrote at least one element, or returned
 // 0 (then (0, nil)).
+//
+// A SendWait that finds the ring nearly full (after a look at the
+// receiver's index: fewer than a quarter of its slots free, at most 64 KiB
+// of elements) first spins, up to the channel's spin time, until that many
+// are free, then calls fill with what there is: a producer that keeps up
+// with its receiver then writes in large pieces, a quarter of the ring
+// behind the receiver, instead of a few elements right behind it with a
+// cache-line transfer of the receiver's index for each.
 func (s *Sender[T]) SendWait(ctx context.Context, fill func(free []T) int) (int, error) {
 	// The first attempt is kept here and the rest out of line, so the
 	// common call (room, fill writes) has a small frame: per-item callers
 	// pay for little more than Push.
+	if s.tx.Room() == 0 {
+		return s.sendFull(ctx, fill)
+	}
 	n, res := s.tx.Push(fill)
 	if res == ring.OK && n > 0 {
 		return n, nil
 	}
 	return s.sendWait(ctx, fill, n, res)
+}
+
+// sendFull is SendWait when this side's cached view of the ring is full:
+// it looks at the receiver's index, and if the room there is less than
+// low, gathers more before it writes.
+func (s *Sender[T]) sendFull(ctx context.Context, fill func(free []T) int) (int, error) {
+	if s.spin > 0 && s.tx.Reload() == ring.OK {
+		if room := s.tx.Room(); room > 0 && room < s.low {
+			s.gather()
+		}
+	}
+	n, res := s.tx.Push(fill)
+	if res == ring.OK && n > 0 {
+		return n, nil
+	}
+	return s.sendWait(ctx, fill, n, res)
+}
+
+// gather spins, up to the channel's spin time, until low slots are free or
+// the ring takes nothing more (a close, a dead peer, corruption: the Push
+// after it reports that). A receiver that stopped reading costs the spin
+// once per refill, never a wait: the Push after it takes what room there
+// is.
+func (s *Sender[T]) gather() {
+	if s.gatherHook != nil {
+		s.gatherHook()
+	}
+	spinUntil(s.spin, s.gathered)
+}
+
+// gathered is gather's condition.
+func (s *Sender[T]) gathered() bool {
+	return s.tx.Reload() != ring.OK || s.tx.Room() >= s.low || s.gone.Load()
+}
+
+// lowWater is the room a SendWait gathers before it writes into a nearly
+// full ring: a quarter of the ring, at most 64 KiB of elements, at least 1.
+func lowWater(capacity int, elemSize uintptr) int {
+	low := capacity / 4
+	if elemSize > 0 {
+		low = min(low, int((64<<10)/elemSize))
+	}
+	return max(low, 1)
 }
 
 // sendWait is SendWait after its first Push returned (n, res).

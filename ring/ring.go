@@ -623,6 +623,12 @@ func (s *txCore) PeerGone() {
 // ring was full.
 func (s *txCore) Room() int { return int(s.limit - s.tail) }
 
+// Reload reloads the receiver's index, as a full ring does before it
+// reports full, and validates it: Room then counts every free slot. OK, or
+// Stopped when the ring takes nothing more (the next Push says why). It
+// loads the peer's index line, so a caller that polls it spaces its polls.
+func (s *txCore) Reload() Result { return s.refill() }
+
 // ReceiverClosed reports whether the receiver closed its side (or was
 // recorded gone with PeerGone). Safe from any goroutine.
 func (s *txCore) ReceiverClosed() bool {
