@@ -72,7 +72,10 @@ func (s *Sender[T]) settle(n int, res ring.Result) (int, error) {
 // are free, then calls fill with what there is: a producer that keeps up
 // with its receiver then writes in large pieces, a quarter of the ring
 // behind the receiver, instead of a few elements right behind it with a
-// cache-line transfer of the receiver's index for each.
+// cache-line transfer of the receiver's index for each. That spin ends
+// too when ctx ends (a SendWait whose ctx already ended does not spin);
+// fill is then called with the room there is, as whenever the ring has
+// room: ctx ends only a wait for room.
 func (s *Sender[T]) SendWait(ctx context.Context, fill func(free []T) int) (int, error) {
 	// The first attempt is kept here and the rest out of line, so the
 	// common call (room, fill writes) has a small frame: per-item callers
@@ -92,8 +95,8 @@ func (s *Sender[T]) SendWait(ctx context.Context, fill func(free []T) int) (int,
 // low, gathers more before it writes.
 func (s *Sender[T]) sendFull(ctx context.Context, fill func(free []T) int) (int, error) {
 	if s.spin > 0 && s.tx.Reload() == ring.OK {
-		if room := s.tx.Room(); room > 0 && room < s.low {
-			s.gather()
+		if room := s.tx.Room(); room > 0 && room < s.low && ctx.Err() == nil {
+			s.gather(ctx)
 		}
 	}
 	n, res := s.tx.Push(fill)
@@ -103,16 +106,18 @@ func (s *Sender[T]) sendFull(ctx context.Context, fill func(free []T) int) (int,
 	return s.sendWait(ctx, fill, n, res)
 }
 
-// gather spins, up to the channel's spin time, until low slots are free or
+// gather spins, up to the channel's spin time, until low slots are free,
 // the ring takes nothing more (a close, a dead peer, corruption: the Push
-// after it reports that). A receiver that stopped reading costs the spin
-// once per refill, never a wait: the Push after it takes what room there
-// is.
-func (s *Sender[T]) gather() {
+// after it reports that) or ctx ends (the caller gave up: the Push after it
+// writes what room there is). A receiver that stopped reading costs the
+// spin once per refill, never a wait. ctx is polled with Err, an atomic
+// load for the standard contexts: Done would make a channel for a context
+// that never made one.
+func (s *Sender[T]) gather(ctx context.Context) {
 	if s.gatherHook != nil {
 		s.gatherHook()
 	}
-	spinUntil(s.spin, s.gathered)
+	spinUntil(s.spin, func() bool { return s.gathered() || ctx.Err() != nil })
 }
 
 // gathered is gather's condition.
