@@ -483,3 +483,38 @@ func TestAttack6GatherWriter(t *testing.T) {
 	}
 	t.Logf("%d gathers", gathers.Load())
 }
+
+// A receiver that reads one element at a time with gaps between (here:
+// nothing runs while the producer gathers) costs the producer one spin per
+// SendWait and never a sleep: each SendWait gathers once, times out, and
+// writes the one slot there is.
+func TestAttack6GatherOneSpinPerRefill(t *testing.T) {
+	tx, rx := gatherRing(t, 200*time.Microsecond, 0)
+	gathers := 0
+	tx.gatherHook = func() { gathers++ }
+	for round := range 50 {
+		take(t, rx, 1)
+		before := gathers
+		n, err := tx.SendWait(context.Background(), func(f []uint64) int { return len(f) })
+		if n != 1 || err != nil {
+			t.Fatalf("round %d: SendWait: %d, %v; want 1 and nil", round, n, err)
+		}
+		if g := gathers - before; g != 1 {
+			t.Fatalf("round %d: %d gathers in one SendWait, want 1", round, g)
+		}
+	}
+	if st := tx.Stats(); st.Waits != 0 {
+		t.Fatalf("the producer slept %d times", st.Waits)
+	}
+	// With nothing read, a SendWait does not gather (room 0): it sleeps
+	// until its context ends.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	before := gathers
+	if n, err := tx.SendWait(ctx, func(f []uint64) int { return len(f) }); n != 0 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("SendWait on a full ring: %d, %v", n, err)
+	}
+	if gathers != before {
+		t.Fatal("gathered on a ring with no room")
+	}
+}
