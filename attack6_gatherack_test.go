@@ -18,6 +18,7 @@ import (
 // in order.
 func TestAttack6GatherReceiverWaitsForProducer(t *testing.T) {
 	tx, rx := gatherRing(t, time.Minute, 0)
+	tx.idle = gatherIdle // what New gives: the point of this test
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	const steps = 20

@@ -42,6 +42,7 @@ func gatherChild(t *testing.T) (*hostileChild, *fdring.Sender[uint64], <-chan ga
 	}
 	gathering := make(chan struct{})
 	fdring.SetGatherHook(tx, func() { close(gathering) })
+	fdring.SetGatherIdle(tx, time.Hour) // the gather ends by what the child does
 	res := make(chan gatherResult, 1)
 	go func() {
 		free := -1
