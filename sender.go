@@ -3,6 +3,7 @@ package fdring
 import (
 	"context"
 	"fmt"
+	"time"
 	"unsafe"
 
 	"github.com/fdring/fdring/ring"
@@ -16,16 +17,17 @@ import (
 // private view of the ring): call Put, TryPut, Send and the rest from its
 // handler or a Post function then, never from another goroutine.
 type Sender[T any] struct {
-	tx  *ring.Sender[T]
-	ch  *channel[T]
-	low int // see lowWater
+	tx   *ring.Sender[T]
+	ch   *channel[T]
+	low  int           // see lowWater
+	idle time.Duration // see gatherIdle; tests lengthen it
 	// gatherHook, set by tests only, runs as gather starts to spin.
 	gatherHook func()
 	side
 }
 
 func newSender[T any](c *channel[T]) *Sender[T] {
-	s := &Sender[T]{tx: c.ring.Sender(), ch: c, low: lowWater(c.ring.Cap(), unsafe.Sizeof(*new(T)))}
+	s := &Sender[T]{tx: c.ring.Sender(), ch: c, low: lowWater(c.ring.Cap(), unsafe.Sizeof(*new(T))), idle: gatherIdle}
 	s.side = side{rs: s.tx, counters: s.counters, errf: s.err, capacity: c.ring.Cap(),
 		wakeOwn: func() { c.wakeOwn(c.space) }, own: c.space, peer: c.data, spin: c.spin,
 		gone: &c.gone, markGone: c.markGone, retireMem: c.retire, unref: c.unref, op: "send"}
@@ -72,7 +74,11 @@ func (s *Sender[T]) settle(n int, res ring.Result) (int, error) {
 // are free, then calls fill with what there is: a producer that keeps up
 // with its receiver then writes in large pieces, a quarter of the ring
 // behind the receiver, instead of a few elements right behind it with a
-// cache-line transfer of the receiver's index for each.
+// cache-line transfer of the receiver's index for each. That spin ends
+// early when the receiver frees nothing for 20 us (it may be waiting for
+// this SendWait), and when ctx ends (a SendWait whose ctx already ended
+// does not spin); fill is then called with the room there is, as
+// whenever the ring has room: ctx ends only a wait for room.
 func (s *Sender[T]) SendWait(ctx context.Context, fill func(free []T) int) (int, error) {
 	// The first attempt is kept here and the rest out of line, so the
 	// common call (room, fill writes) has a small frame: per-item callers
@@ -92,8 +98,8 @@ func (s *Sender[T]) SendWait(ctx context.Context, fill func(free []T) int) (int,
 // low, gathers more before it writes.
 func (s *Sender[T]) sendFull(ctx context.Context, fill func(free []T) int) (int, error) {
 	if s.spin > 0 && s.tx.Reload() == ring.OK {
-		if room := s.tx.Room(); room > 0 && room < s.low {
-			s.gather()
+		if room := s.tx.Room(); room > 0 && room < s.low && ctx.Err() == nil {
+			s.gather(ctx)
 		}
 	}
 	n, res := s.tx.Push(fill)
@@ -103,17 +109,46 @@ func (s *Sender[T]) sendFull(ctx context.Context, fill func(free []T) int) (int,
 	return s.sendWait(ctx, fill, n, res)
 }
 
-// gather spins, up to the channel's spin time, until low slots are free or
+// gather spins, up to the channel's spin time, until low slots are free,
 // the ring takes nothing more (a close, a dead peer, corruption: the Push
-// after it reports that). A receiver that stopped reading costs the spin
-// once per refill, never a wait: the Push after it takes what room there
-// is.
-func (s *Sender[T]) gather() {
+// after it reports that) or ctx ends (the caller gave up: the Push after it
+// writes what room there is). A receiver that stopped reading costs the
+// spin once per refill, never a wait. ctx is polled with Err, an atomic
+// load for the standard contexts: Done would make a channel for a context
+// that never made one.
+//
+// It also ends once the receiver freed nothing for gatherIdle: a receiver
+// that streams frees slots all the time, one that stopped is waiting for
+// something, perhaps for this very SendWait (it reads one element, then
+// waits for the next before it reads again): gathering for a spin of a
+// minute would then cost each step a minute. A spin no longer than
+// gatherIdle needs no such watch (it ends first).
+func (s *Sender[T]) gather(ctx context.Context) {
 	if s.gatherHook != nil {
 		s.gatherHook()
 	}
-	spinUntil(s.spin, s.gathered)
+	if s.spin <= s.idle {
+		spinUntil(s.spin, func() bool { return s.gathered() || ctx.Err() != nil })
+		return
+	}
+	room, since := s.tx.Room(), time.Now()
+	spinUntil(s.spin, func() bool {
+		if s.gathered() || ctx.Err() != nil {
+			return true
+		}
+		if r := s.tx.Room(); r != room {
+			room, since = r, time.Now()
+			return false
+		}
+		return time.Since(since) >= s.idle
+	})
 }
+
+// gatherIdle is how long a gather waits for a receiver that frees nothing
+// (see gather): several times what a receiver that streams takes to free
+// a few slots, even one that takes the cache misses on 64 KiB of data per
+// call.
+const gatherIdle = 20 * time.Microsecond
 
 // gathered is gather's condition.
 func (s *Sender[T]) gathered() bool {

@@ -205,13 +205,15 @@ func (s *side) wakePeer() error {
 //
 // It takes no funcs: a sleep allocates nothing (the Waiter reuses its
 // context registration, see notify.Waiter), and the same holds for the
-// spin, whose method value does not escape.
+// spin, whose condition (a closure) does not escape.
 func (s *side) wait(ctx context.Context) error {
 	if !s.state.enter() {
 		return ErrClosed
 	}
 	defer s.exit()
-	if spinUntil(s.spinTime(), s.Ready) {
+	// The spin ends when ctx does: the caller re-checks and returns
+	// ctx.Err(), not a spin time (which may be long) later.
+	if spinUntil(s.spinTime(), func() bool { return s.Ready() || ctx.Err() != nil }) {
 		return nil
 	}
 	if s.Arm() {
