@@ -16,6 +16,7 @@ package main
 // busy machine the mean of a run was 5-40x the median).
 
 import (
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -97,6 +98,7 @@ func waitFor(a *atomic.Uint64, v uint64) {
 
 // probe is the median of several probe runs, as a measurement.
 func probe(pin bool) measurement {
+	runtime.GC() // see roundProbe
 	cpus, ok := choosePins()
 	pin = pin && ok
 	vals := make([]float64, 0, 7)
@@ -110,6 +112,21 @@ func probe(pin bool) measurement {
 // caseProbeIters is the size of the probe made before every measured round
 // of every case: a few milliseconds, next to runs of 150 ms to 1 s.
 const caseProbeIters = 4096
+
+// roundProbe is the probe made before a measured round: the least of three
+// short probes, after a garbage collection. The run before it may leave
+// work behind for a few milliseconds (the collection of its buffers, a
+// child process being reaped) that would otherwise land on the probe's
+// CPUs: a pingpong round's probe read 39-51 us, a CPU shared, not a
+// distance.
+func roundProbe(pin bool, cpus cpuPair) float64 {
+	runtime.GC()
+	best := math.Inf(1)
+	for range 3 {
+		best = min(best, probeOnce(caseProbeIters, pin, cpus))
+	}
+	return best
+}
 
 // casePlacement is the probe made before each measured round of a case, as
 // a measurement of suite "probe" (so no ratio is computed for it) whose

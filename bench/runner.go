@@ -162,7 +162,7 @@ func runSuite(ctx context.Context, cfg config, s suite, pr *progress) []measurem
 		failed := make([]bool, len(c.impls))
 		for round := -1; round < cfg.rounds; round++ {
 			if round >= 0 {
-				where = append(where, probeOnce(caseProbeIters, pin, cpus))
+				where = append(where, roundProbe(pin, cpus))
 			}
 			for i, im := range c.impls {
 				if failed[i] {
