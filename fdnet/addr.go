@@ -10,6 +10,7 @@ var _ net.Addr = Addr{}
 // Addr is the address of a Conn or Listener: the unix socket path the
 // connection was set up through, or "pipe" for a Pipe.
 type Addr struct {
+	// Path is the unix socket path, or "pipe".
 	Path string
 }
 
