@@ -70,24 +70,7 @@ func TestAttack6GatherDeadline(t *testing.T) {
 // finds 1 slot of 16 free with a live WithCancel context spins its 2 us
 // and writes it, over and over.
 func TestAttack6GatherCtxNoAllocs(t *testing.T) {
-	tx, rx := gatherRing(t, 2*time.Microsecond, 1)
-	gathers := 0
-	tx.gatherHook = func() { gathers++ }
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	fill := func(f []uint64) int { return 1 }
-	read := func(d []uint64) int { return 1 }
-	if a := testing.AllocsPerRun(100, func() {
-		if n, err := tx.SendWait(ctx, fill); n != 1 || err != nil {
-			t.Fatalf("SendWait: %d, %v", n, err)
-		}
-		if n, err := rx.Recv(read); n != 1 || err != nil {
-			t.Fatalf("Recv: %d, %v", n, err)
-		}
-	}); a != 0 {
-		t.Errorf("SendWait with a gather and a cancellable context: %v allocs", a)
-	}
-	if gathers < 100 {
-		t.Errorf("%d gathers in 101 SendWaits, want every one", gathers)
-	}
+	gatherNoAllocs(t, ctx, "SendWait with a gather and a cancellable context")
 }

@@ -162,10 +162,16 @@ func TestSendWaitGatherStops(t *testing.T) {
 // The gather allocates nothing: a SendWait that finds 1 slot of 16 free
 // spins its 2 us and writes it, over and over.
 func TestSendWaitGatherNoAllocs(t *testing.T) {
+	gatherNoAllocs(t, context.Background(), "SendWait with a gather")
+}
+
+// gatherNoAllocs checks that 100 SendWaits on ctx, each of which gathers
+// (1 slot of 16 free, a 2 us spin) and writes that slot, allocate nothing.
+func gatherNoAllocs(t *testing.T, ctx context.Context, what string) {
+	t.Helper()
 	tx, rx := gatherRing(t, 2*time.Microsecond, 1)
 	gathers := 0
 	tx.gatherHook = func() { gathers++ }
-	ctx := context.Background()
 	fill := func(f []uint64) int { return 1 }
 	read := func(d []uint64) int { return 1 }
 	if a := testing.AllocsPerRun(100, func() {
@@ -176,7 +182,7 @@ func TestSendWaitGatherNoAllocs(t *testing.T) {
 			t.Fatalf("Recv: %d, %v", n, err)
 		}
 	}); a != 0 {
-		t.Errorf("SendWait with a gather: %v allocs", a)
+		t.Errorf("%s: %v allocs", what, a)
 	}
 	if gathers < 100 {
 		t.Errorf("%d gathers in 101 SendWaits, want every one", gathers)
